@@ -1,0 +1,8 @@
+"""pytest-agentpatterns: run one LLM task under every orchestration pattern and compare them."""
+
+from __future__ import annotations
+
+from .task import Task, Verdict
+
+__all__ = ["Task", "Verdict"]
+__version__ = "0.1.0.dev0"

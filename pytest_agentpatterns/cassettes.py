@@ -1,0 +1,386 @@
+"""Cassettes: vcrpy underneath, replay by logical address, timing kept, secrets never saved.
+
+Stock vcrpy hands out recorded responses in the order requests arrive, scans every
+interaction per request, keeps no timing and saves what it is given. Here a vcrpy
+``Cassette`` subclass indexes interactions by (call address, canonical request), so the
+same logical call always gets the same response in constant time; each response keeps its
+measured ``duration``; requests and responses are scrubbed before anything is written,
+writes are atomic, and a file that still holds a key shape is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from vcr.cassette import Cassette
+from vcr.errors import UnhandledHTTPRequestError
+from vcr.filters import decode_response
+from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.record_mode import RecordMode
+from vcr.request import Request
+from vcr.serialize import deserialize, serialize
+from vcr.serializers import jsonserializer
+
+from .execution import current_site
+from .records import Address
+from .transport import current_call
+
+ADDRESS_HEADER = "x-agentpatterns-address"
+REDACTED = "<redacted>"
+
+SECRET_REQUEST_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "openai-organization",
+        "openai-project",
+        "cookie",
+        "x-goog-api-key",
+    }
+)
+SECRET_RESPONSE_HEADERS = frozenset(
+    {"set-cookie", "openai-organization", "openai-project", "anthropic-organization-id"}
+)
+SECRET_QUERY_PARAMS = frozenset(
+    {"key", "api_key", "api-key", "apikey", "access_token", "token", "auth", "sig", "signature"}
+)
+KEY_SHAPES = re.compile(
+    r"sk-ant-[A-Za-z0-9_\-]{6,}|sk-proj-[A-Za-z0-9_\-]{6,}|sk-[A-Za-z0-9_\-]{16,}"
+    r"|Bearer\s+(?!<redacted>)[A-Za-z0-9._~+/\-]{6,}=*"
+)
+
+RECORD_MODES = {
+    "none": RecordMode.NONE,
+    "once": RecordMode.ONCE,
+    "new_episodes": RecordMode.NEW_EPISODES,
+    "all": RecordMode.ALL,
+    "rewrite": RecordMode.ALL,
+}
+
+
+class CassetteError(Exception):
+    """A cassette that cannot be read or must not be written; the message names the file."""
+
+
+def cassette_path(directory: Path, module: str, nodename: str) -> Path:
+    """``<directory>/<module>/<test name and ids>.json``, safe on every file system."""
+    safe = re.sub(r'[\\/:*?"<>|\s]', "_", nodename)
+    return directory / module / f"{safe}.json"
+
+
+def _scrub_url(uri: str) -> str:
+    parts = urlsplit(uri)
+    if not parts.query:
+        return uri
+    query = [
+        (k, REDACTED if k.lower() in SECRET_QUERY_PARAMS else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="<>")))
+
+
+def _secret_values(headers: Any) -> set[str]:
+    values = set()
+    for name, value in headers.items():
+        if name.lower() in SECRET_REQUEST_HEADERS and value:
+            text = str(value)
+            values.add(text)
+            if " " in text:
+                values.add(text.split(" ", 1)[1])
+    return {v for v in values if len(v) >= 6}
+
+
+def _scrub_text(text: str, secrets: set[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def canonical_body(body: bytes | str | None) -> str:
+    """JSON bodies with sorted keys, so key order never makes a miss; others as text."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return text
+
+
+@dataclass(frozen=True)
+class Key:
+    """What a recording is found by: the call's address and its canonical request.
+
+    Host and port are left out, so a recording made against the simulator on one port
+    replays on any other; the address already pins down which logical call it is.
+    """
+
+    address: str
+    method: str
+    uri: str
+    body: str
+
+
+def _path_and_query(uri: str) -> str:
+    parts = urlsplit(uri)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _key(request: Request) -> Key:
+    return Key(
+        request.headers.get(ADDRESS_HEADER, ""),
+        request.method.upper(),
+        _path_and_query(request.uri),
+        canonical_body(request.body_bytes if hasattr(request, "body_bytes") else request.body),
+    )
+
+
+def _diff(a: Any, b: Any, path: str = "body") -> Iterator[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                yield from _diff(a.get(k), b.get(k), f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                yield from _diff(x, y, f"{path}[{i}]")
+    else:
+        yield f"{path}: recorded {json.dumps(b)[:80]}, now {json.dumps(a)[:80]}"
+
+
+def _sort_key(request: Request) -> tuple[Any, ...]:
+    text = request.headers.get(ADDRESS_HEADER, "")
+    try:
+        return (0, Address.parse(text))
+    except ValueError:
+        return (1, text)
+
+
+class Persister:
+    """vcrpy persister: JSON, atomic writes, unreadable files are errors, no key shapes."""
+
+    @classmethod
+    def load_cassette(cls, cassette_path: str | Path, serializer: Any) -> Any:
+        path = Path(cassette_path)
+        if not path.is_file():
+            raise CassetteNotFoundError()
+        try:
+            data = path.read_text(encoding="utf-8")
+            if not data.strip():
+                raise ValueError("the file is empty")
+            return deserialize(data, serializer)
+        except Exception as exc:
+            raise CassetteError(
+                f"cassette {path} is unreadable ({type(exc).__name__}: {exc}); it was left "
+                "untouched. Fix or delete it, or re-record it with --patterns-record=rewrite."
+            ) from None
+
+    @staticmethod
+    def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
+        path = Path(cassette_path)
+        text = serialize(cassette_dict, serializer)
+        found = KEY_SHAPES.search(text)
+        if found:
+            raise CassetteError(
+                f"refused to write cassette {path}: it would hold something shaped like a "
+                f"secret ({found.group(0)[:12]}...). Nothing was written. Put the value in a "
+                "header that is scrubbed, or report it as a bug."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+
+class PatternCassette(Cassette):  # type: ignore[misc]
+    """A vcrpy cassette that replays by call address, in constant time, with durations."""
+
+    def __init__(self, *args: Any, rewrite: bool = False, **kwargs: Any) -> None:
+        self._index: dict[Key, list[int]] = {}
+        self._by_address: dict[str, list[int]] = {}
+        self._secrets: set[str] = set()
+        self._rewrite = rewrite
+        self.save_error: CassetteError | None = None
+        self.misses: list[str] = []
+        kwargs["before_record_request"] = self._filter_request
+        kwargs["before_record_response"] = self._filter_response
+        kwargs["before_save_interaction"] = self._scrub_interaction
+        super().__init__(*args, **kwargs)
+
+    # Filters, applied before anything is matched or stored.
+
+    def _filter_request(self, request: Request) -> Request:
+        self._secrets |= _secret_values(request.headers)
+        request = copy.deepcopy(request)
+        for name in list(request.headers):
+            if name.lower() in SECRET_REQUEST_HEADERS:
+                del request.headers[name]
+        request.uri = _scrub_url(request.uri)
+        body = request.body
+        if isinstance(body, bytes) and self._secrets:
+            request.body = _scrub_text(body.decode("utf-8", "replace"), self._secrets).encode()
+        call = current_call()
+        if call is not None and ADDRESS_HEADER not in request.headers:
+            request.headers[ADDRESS_HEADER] = str(call.address)
+        return request
+
+    def _filter_response(self, response: dict[str, Any]) -> dict[str, Any]:
+        response = decode_response(response)
+        response["headers"] = {
+            k: v for k, v in response["headers"].items() if k.lower() not in SECRET_RESPONSE_HEADERS
+        }
+        return response
+
+    def _scrub_interaction(self, request: Request, response: dict[str, Any]) -> Any:
+        body = response.get("body", {}).get("string")
+        if self._secrets and isinstance(body, (bytes, str)):
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            response["body"]["string"] = _scrub_text(text, self._secrets)
+        return request, response
+
+    # Indexing: every lookup is a dict lookup, whatever the cassette's size.
+
+    def append(self, request: Request, response: dict[str, Any]) -> None:
+        before = len(self.data)
+        super().append(request, response)
+        if len(self.data) == before:
+            return
+        stored_request, stored_response = self.data[-1]
+        key = _key(stored_request)
+        self._index.setdefault(key, []).append(before)
+        self._by_address.setdefault(key.address, []).append(before)
+        call = current_call()
+        if call is not None:
+            call.stored = stored_response
+
+    def _responses(self, request: Request) -> Iterator[tuple[int, dict[str, Any]]]:
+        key = _key(self._before_record_request(request))
+        for index in self._index.get(key, ()):
+            yield index, self.data[index][1]
+
+    def can_play_response_for(self, request: Request) -> bool:
+        playable = bool(super().can_play_response_for(request))
+        if not playable and self.write_protected:
+            self._miss(request)
+        return playable
+
+    def play_response(self, request: Request) -> dict[str, Any]:
+        response: dict[str, Any] = super().play_response(request)
+        call = current_call()
+        if call is not None:
+            call.replayed_duration = float(response.get("duration", 0.0))
+        return response
+
+    def will_replay(self, address: Address) -> bool:
+        """Whether a recording exists at ``address`` (so no live call, no budget check)."""
+        return self.record_mode != RecordMode.ALL and str(address) in self._by_address
+
+    def _miss(self, request: Request) -> None:
+        from .runner import ReplayMiss
+
+        filtered = self._before_record_request(request)
+        key = _key(filtered)
+        message = (
+            f"no recording for call {key.address or '(unattributed)'} in cassette {self._path}"
+            f" (record mode {self.record_mode.value}).\n{self._nearest(key)}\n"
+            "To record it, run with --patterns-record=new_episodes (add missing calls) or "
+            "--patterns-record=rewrite (record the item anew)."
+        )
+        self.misses.append(message)
+        site = current_site()
+        if site is not None:
+            site.state.fail(message)
+        raise ReplayMiss(message)
+
+    def _nearest(self, key: Key) -> str:
+        same_address = self._by_address.get(key.address, [])
+        if same_address:
+            stored = _key(self.data[same_address[0]][0])
+            changes = []
+            if stored.method != key.method or stored.uri != key.uri:
+                changes.append(f"request line: recorded {stored.method} {stored.uri}, "
+                               f"now {key.method} {key.uri}")
+            try:
+                changes.extend(_diff(json.loads(key.body), json.loads(stored.body)))
+            except ValueError:
+                if stored.body != key.body:
+                    changes.append("body: differs")
+            return "The request changed since it was recorded: " + "; ".join(changes[:5])
+        if not self.data:
+            return "The cassette has no recordings."
+        return (
+            f"The cassette has {len(self.data)} recordings, none at this address "
+            f"(it holds calls {', '.join(sorted(self._by_address)[:5])}"
+            f"{', ...' if len(self._by_address) > 5 else ''})."
+        )
+
+    # Loading and saving.
+
+    def _load(self) -> None:
+        if self._rewrite:
+            return
+        super()._load()
+
+    def _rerecorded_interactions(self) -> list[tuple[Request, dict[str, Any]]]:
+        if self._rewrite:
+            return list(self.data[self._loaded_count :])
+        recorded = self.data[self._loaded_count :]
+        fresh = {_key(r).address for r, _ in recorded}
+        kept = [
+            (r, s) for r, s in self.data[: self._loaded_count] if _key(r).address not in fresh
+        ]
+        return kept + list(recorded)
+
+    def _as_dict(self) -> dict[str, list[Any]]:
+        """Interactions in address order, so a re-recording diffs cleanly in review."""
+        ordered = sorted(self.data, key=lambda pair: _sort_key(pair[0]))
+        return {"requests": [r for r, _ in ordered], "responses": [s for _, s in ordered]}
+
+    def _new_interactions(self) -> list[tuple[Request, dict[str, Any]]]:
+        return list(self.data[self._loaded_count :])
+
+    def _save(self, force: bool = False) -> None:
+        try:
+            if self._rewrite and not self.data:
+                return
+            super()._save(force=force or (self._rewrite and bool(self.data)))
+        except CassetteError as exc:
+            self.save_error = exc
+
+
+def open_cassette(path: Path, mode: str) -> Any:
+    """A vcrpy context manager for one item's cassette in record mode ``mode``."""
+    rewrite = mode == "rewrite"
+    return PatternCassette.use(
+        path=str(path),
+        serializer=jsonserializer,
+        persister=Persister,
+        record_mode=RECORD_MODES[mode],
+        rewrite=rewrite,
+        match_on=(),
+    )
+
+
+__all__ = [
+    "CassetteError",
+    "PatternCassette",
+    "UnhandledHTTPRequestError",
+    "cassette_path",
+    "open_cassette",
+]

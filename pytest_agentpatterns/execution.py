@@ -1,0 +1,357 @@
+"""Running role functions in branches: attribution, real concurrency and virtual clocks.
+
+A repetition owns a tree of branches. Each branch is a sequence of *jobs* (one role-function
+invocation, holding the calls it made) and *forks* (child branches that run at once). The
+``Flow`` handed to a pattern is the only way patterns touch this tree, so every call the
+task makes is attributed to its :class:`~pytest_agentpatterns.records.Address` and every
+latency can be recomposed from the recorded call durations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import heapq
+import inspect
+import threading
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .records import Address, CallRecord
+
+T = TypeVar("T")
+
+
+@dataclass
+class Job:
+    """One role-function invocation: the durations of the calls it made, in order."""
+
+    role: str
+    durations: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Fork:
+    """Child branches that run at the same time; the parent waits for all of them."""
+
+    children: list[Branch]
+
+
+@dataclass
+class Branch:
+    """A sequential strand of work within a repetition."""
+
+    path: tuple[str, ...]
+    items: list[Job | Fork] = field(default_factory=list)
+    ordinals: Counter[str] = field(default_factory=Counter)
+
+    def child(self, label: str) -> Branch:
+        return Branch(self.path + (label,))
+
+
+class RepetitionState:
+    """What one repetition collects: its calls, its branch tree, its score and flags."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.root = Branch(())
+        self.calls: list[CallRecord] = []
+        self.score: float | None = None
+        self.verified: bool | None = None
+        self.wall: float = 0.0
+        self.replayed = False
+        self.failures: list[str] = []
+        self.pending: list[Callable[[], None]] = []
+        self.meter: Any = None
+        self.replayer: Any = None
+        self._lock = threading.Lock()
+
+    def add_call(self, record: CallRecord) -> None:
+        with self._lock:
+            self.calls.append(record)
+            self.replayed = self.replayed or record.replayed
+
+    def fail(self, message: str) -> None:
+        """Remember a problem that must fail the item whatever the test body does."""
+        with self._lock:
+            if message not in self.failures:
+                self.failures.append(message)
+
+    def finish_pending(self) -> None:
+        """Close the books on calls whose streamed body was never read to its end."""
+        for finish in list(self.pending):
+            finish()
+
+    def ordered_calls(self) -> tuple[CallRecord, ...]:
+        """Calls in address order, not completion order, so results are deterministic."""
+        return tuple(sorted(self.calls, key=lambda c: c.address))
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Where calls made now belong: a repetition, a branch, a role and its current job."""
+
+    state: RepetitionState
+    branch: Branch
+    role: str
+    job: Job
+
+    def next_address(self) -> Address:
+        """Allocate the address of the next call made from this site."""
+        ordinal = self.branch.ordinals[self.role]
+        self.branch.ordinals[self.role] += 1
+        return Address(self.state.index, self.branch.path, self.role, ordinal)
+
+
+_SITE: contextvars.ContextVar[CallSite | None] = contextvars.ContextVar(
+    "agentpatterns_site", default=None
+)
+_BRANCH: contextvars.ContextVar[Branch | None] = contextvars.ContextVar(
+    "agentpatterns_branch", default=None
+)
+
+
+def current_site() -> CallSite | None:
+    """The call site of the running role function, or None outside any repetition."""
+    return _SITE.get()
+
+
+def enter_body(state: RepetitionState) -> contextvars.Token[CallSite | None]:
+    """Attribute calls the test body makes outside ``agent.run`` to role ``test``."""
+    job = Job("test")
+    state.root.items.append(job)
+    return _SITE.set(CallSite(state, state.root, "test", job))
+
+
+def leave_body(token: contextvars.Token[CallSite | None]) -> None:
+    _SITE.reset(token)
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One process-wide pool for sync roles; threads are made only as branches need them."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = ThreadPoolExecutor(max_workers=512, thread_name_prefix="agentpatterns")
+        return _EXECUTOR
+
+
+class Flow:
+    """The primitives a pattern is composed of: call a role, fork, chain, vote, verify.
+
+    Patterns receive a ``Flow`` and use only these methods, so branches, attribution and
+    the concurrency bound are handled in one place.
+    """
+
+    def __init__(
+        self,
+        state: RepetitionState,
+        task: Any,
+        input: Any,
+        params: dict[str, Any],
+        limit: int | None,
+        aggregators: dict[str, Callable[..., Any]],
+    ) -> None:
+        self.state = state
+        self.task = task
+        self.input = input
+        self.params = params
+        self._limit = asyncio.Semaphore(limit) if limit else None
+        self._aggregators = aggregators
+
+    @property
+    def branch(self) -> Branch:
+        return _BRANCH.get() or self.state.root
+
+    async def call(self, role: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one role function in the current branch, within the concurrency bound.
+
+        Sync functions run in a worker thread with the context copied; async ones run as
+        part of the current task. Calls they make are attributed to this branch and role.
+        """
+        if self._limit is None:
+            return await self._call(role, fn, args)
+        async with self._limit:
+            return await self._call(role, fn, args)
+
+    async def _call(self, role: str, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+        branch = self.branch
+        job = Job(role)
+        branch.items.append(job)
+        token = _SITE.set(CallSite(self.state, branch, role, job))
+        try:
+            if inspect.iscoroutinefunction(fn):
+                result = await fn(*args)
+            else:
+                ctx = contextvars.copy_context()
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(_executor(), ctx.run, fn, *args)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        finally:
+            _SITE.reset(token)
+
+    async def fork(
+        self, label: str, n: int, body: Callable[[int], Awaitable[T]]
+    ) -> list[T]:
+        """Run ``body(i)`` for i in range(n) at once, in branches ``label[i]``.
+
+        Results come back in branch order, never completion order.
+        """
+        return await self.fork_named([f"{label}[{i}]" for i in range(n)], body)
+
+    async def within(self, label: str, body: Callable[[], Awaitable[T]]) -> T:
+        """Run ``body`` in the sequential child branch ``label``."""
+        [result] = await self.fork_named([label], lambda _: body())
+        return result
+
+    async def fork_named(
+        self, labels: Sequence[str], body: Callable[[int], Awaitable[T]]
+    ) -> list[T]:
+        """Like :meth:`fork`, with explicit branch labels."""
+        parent = self.branch
+        children = [parent.child(label) for label in labels]
+        parent.items.append(Fork(children))
+
+        async def run(i: int) -> T:
+            _BRANCH.set(children[i])
+            return await body(i)
+
+        return list(
+            await asyncio.gather(*(asyncio.create_task(run(i)) for i in range(len(labels))))
+        )
+
+    # Task-level conveniences built on the primitives above.
+
+    async def propose(self) -> Any:
+        return await self.call("propose", self.task.propose, self.input)
+
+    async def chain(self) -> Any:
+        """The sequential chain: each step fed the previous output (``[propose]`` if none)."""
+        if not self.task.steps:
+            return await self.propose()
+        prev: Any = None
+        for i, step in enumerate(self.task.steps):
+            prev = await self.within(
+                f"steps[{i}]", lambda step=step, prev=prev: self.call("step", step, self.input, prev)
+            )
+        return prev
+
+    async def verify(self, output: Any) -> Any:
+        """Call ``verify`` and normalise its answer into a Verdict."""
+        return self.task.as_verdict(await self.call("verify", self.task.verify, self.input, output))
+
+    async def refine(self, output: Any, feedback: Any) -> Any:
+        return await self.call("refine", self.task.refine, self.input, output, feedback)
+
+    async def aggregate(self, outputs: list[Any]) -> Any:
+        """Combine parallel outputs with the task's aggregator (a name or a callable)."""
+        how = self.task.aggregate
+        if callable(how):
+            return await self.call("aggregate", how, outputs)
+        fn = self._aggregators[how]
+        result = fn(self, outputs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a pattern's coroutine to completion from sync code.
+
+    Uses ``asyncio.run`` in this thread, or in a helper thread (context copied) when this
+    thread already runs an event loop, so ``agent.run`` also works inside async tests.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_as_coroutine(coro_factory))
+    ctx = contextvars.copy_context()
+    return _executor().submit(ctx.run, asyncio.run, _as_coroutine(coro_factory)).result()
+
+
+async def _as_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+def virtual_latency(root: Branch, limit: int | None = None) -> float:
+    """Compose recorded call durations along the branch tree.
+
+    A job adds its calls' durations to its branch's clock; a fork's branches start
+    together and the parent resumes at the latest of them. With ``limit`` set, at most
+    that many jobs run at once: jobs wait for a free slot in the order they asked for one
+    (ties broken by branch order), the same rule the live run follows.
+    """
+    if limit is None:
+        return _free_latency(root)
+    return _bounded_latency(root, limit)
+
+
+def _free_latency(branch: Branch) -> float:
+    total = 0.0
+    for item in branch.items:
+        if isinstance(item, Job):
+            total += sum(item.durations)
+        else:
+            total += max((_free_latency(c) for c in item.children), default=0.0)
+    return total
+
+
+@dataclass
+class _Proc:
+    items: deque[Job | Fork]
+    parent: _Proc | None
+    pending: int = 0
+
+
+def _bounded_latency(root: Branch, limit: int) -> float:
+    free = limit
+    waiting: deque[tuple[_Proc, float]] = deque()
+    events: list[tuple[float, int, _Proc]] = []
+    seq = 0
+    end = 0.0
+
+    def advance(proc: _Proc, now: float) -> None:
+        nonlocal free, seq, end
+        while proc.items:
+            item = proc.items.popleft()
+            if isinstance(item, Job):
+                hold = sum(item.durations)
+                if free > 0:
+                    free -= 1
+                    seq += 1
+                    heapq.heappush(events, (now + hold, seq, proc))
+                else:
+                    waiting.append((proc, hold))
+                return
+            if item.children:
+                proc.pending = len(item.children)
+                for child in item.children:
+                    advance(_Proc(deque(child.items), proc), now)
+                return
+        if proc.parent is None:
+            end = max(end, now)
+            return
+        proc.parent.pending -= 1
+        if proc.parent.pending == 0:
+            advance(proc.parent, now)
+
+    advance(_Proc(deque(root.items), None), 0.0)
+    while events:
+        now, _, proc = heapq.heappop(events)
+        free += 1
+        if waiting:
+            other, hold = waiting.popleft()
+            free -= 1
+            seq += 1
+            heapq.heappush(events, (now + hold, seq, other))
+        advance(proc, now)
+    return end

@@ -1,0 +1,225 @@
+"""The pytest glue: options, the marker, parametrisation, the per-item run, the summary.
+
+Each hook routes to a plain module; no decision is made here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+from . import options, transport
+from .fixture import Agent
+from .patterns import PatternSpec, Registry, builtin_registry
+from .execution import RepetitionState
+from .records import ItemResult
+from .runner import ItemPlan, run_item
+
+METER = pytest.StashKey[transport.Meter]()
+REGISTRY = pytest.StashKey[Registry]()
+SETTINGS = pytest.StashKey[options.Settings]()
+RESULTS = pytest.StashKey[list[ItemResult]]()
+PLAN = pytest.StashKey[ItemPlan]()
+PROPERTY = "agentpatterns"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "agentpatterns(patterns=None, repeat=None, min_accuracy=None, max_cost=None, "
+        "max_latency=None, baseline_pattern='single'): settings for a pattern test.",
+    )
+    registry = builtin_registry()
+    config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
+    config.stash[REGISTRY] = registry
+    config.stash[SETTINGS] = options.load_settings(config, registry)
+    config.stash[RESULTS] = []
+    config.stash[METER] = _meter(config)
+    transport.install()
+    config.pluginmanager.register(
+        _ResultsCollector(config.stash[RESULTS]), "agentpatterns-results"
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if METER in config.stash:
+        transport.uninstall()
+
+
+def _meter(config: pytest.Config) -> transport.Meter:
+    from .prices import load_default_prices, parse_price_lines
+
+    try:
+        overrides = parse_price_lines(config.getini("agentpatterns_prices"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"ini agentpatterns_prices: {exc}") from None
+    config.hook.pytest_agentpatterns_prices(prices=overrides)
+    table = load_default_prices().with_overrides(overrides)
+    return transport.Meter(cost_of=table.cost, budget=config.stash[SETTINGS].budget)
+
+
+def _marker(node: pytest.Function | Any, config: pytest.Config) -> options.MarkerSettings:
+    kwargs: dict[str, Any] = {}
+    for mark in reversed(list(node.iter_markers("agentpatterns"))):
+        if mark.args:
+            raise pytest.UsageError(
+                f"{node.nodeid}: the agentpatterns marker takes keywords only, "
+                f"e.g. agentpatterns(repeat=10); allowed: {', '.join(options.MARKER_KEYWORDS)}"
+            )
+        kwargs.update(mark.kwargs)
+    return options.marker_settings(kwargs, node.nodeid, config.stash[REGISTRY])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "agent" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    settings = config.stash[SETTINGS]
+    marker = _marker(metafunc.definition, config)
+    specs = settings.patterns or marker.patterns or settings.ini_patterns
+    if not specs:
+        specs = (config.stash[REGISTRY].parse_one("single"),)
+    metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
+
+
+@pytest.fixture
+def agent_pattern(request: pytest.FixtureRequest) -> PatternSpec:
+    """The pattern spec of the current item."""
+    spec: PatternSpec = request.param
+    return spec
+
+
+@pytest.fixture
+def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
+    """Runs a task under the current item's pattern: ``agent.run(task, input)``."""
+    config = request.config
+    registry = config.stash[REGISTRY]
+    return Agent(
+        registry.patterns[agent_pattern.name],
+        agent_pattern,
+        registry.aggregators,
+        config.stash[SETTINGS].max_concurrency,
+    )
+
+
+def _plan(item: pytest.Function) -> ItemPlan:
+    settings = item.config.stash[SETTINGS]
+    marker = _marker(item, item.config)
+    spec: PatternSpec = item.callspec.params["agent_pattern"]
+    all_specs = settings.patterns or marker.patterns or settings.ini_patterns or (spec,)
+    ids = [s.id for s in all_specs]
+    baseline = marker.baseline_pattern or ("single" if "single" in ids else ids[0])
+    case = item.callspec.id
+    case = case[: -len(spec.id)].rstrip("-") if case.endswith(spec.id) else case
+    return ItemPlan(
+        nodeid=item.nodeid,
+        test=item.nodeid.split("[", 1)[0],
+        case=case,
+        pattern=spec.id,
+        repeat=settings.repeat or marker.repeat or settings.ini_repeat or 1,
+        thresholds=marker.thresholds,
+        baseline_pattern=baseline,
+        max_concurrency=settings.max_concurrency,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if "agent" not in pyfuncitem.fixturenames:
+        return None
+    plan = _plan(pyfuncitem)
+    function = pyfuncitem.obj
+    names = inspect.signature(function).parameters
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
+    agent: Agent = pyfuncitem.funcargs["agent"]  # type: ignore[assignment]
+
+    def body() -> None:
+        if inspect.iscoroutinefunction(function):
+            import asyncio
+
+            asyncio.run(function(**kwargs))
+        else:
+            function(**kwargs)
+
+    config = pyfuncitem.config
+    settings = config.stash[SETTINGS]
+    meter = config.stash[METER]
+    from .cassettes import CassetteError, cassette_path, open_cassette
+
+    directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
+    path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
+    try:
+        with open_cassette(path, settings.record_mode) as cassette:
+
+            def attach(state: RepetitionState) -> None:
+                state.meter = meter
+                state.replayer = cassette
+
+            outcome = run_item(plan, body, agent, hooks=[attach])
+    except CassetteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if cassette.save_error is not None:
+        pytest.fail(str(cassette.save_error), pytrace=False)
+    pyfuncitem.user_properties.append((PROPERTY, outcome.result.to_dict()))
+    if outcome.result.skipped is not None:
+        pytest.skip(outcome.result.skipped)
+    if outcome.failure is not None:
+        pytest.fail(outcome.failure, pytrace=False)
+    return True
+
+
+class _ResultsCollector:
+    """Collects item results from reports: our own items, or xdist workers' on the controller."""
+
+    def __init__(self, results: list[ItemResult]) -> None:
+        self.results = results
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == PROPERTY and isinstance(value, dict):
+                self.results.append(ItemResult.from_dict(value))
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if not _is_controller(config):
+        return
+    settings = config.stash[SETTINGS]
+    results = config.stash[RESULTS]
+    if settings.json_path is not None:
+        from .report import build_report, write_json
+
+        write_json(settings.json_path, build_report(results, settings))
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    if not _is_controller(config):
+        return
+    results = [r for r in config.stash[RESULTS] if r.skipped is None]
+    if not results:
+        return
+    from .table import render_summary
+
+    terminalreporter.write_sep("=", "agentpatterns summary")
+    terminalreporter.write_line(render_summary(results))

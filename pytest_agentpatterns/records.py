@@ -1,0 +1,193 @@
+"""The data that crosses modules: call addresses, call records, repetitions and items.
+
+Everything here is a small frozen dataclass with ``to_dict``/``from_dict``, so results can
+travel between xdist workers and the controller and into the JSON report from one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["correct", "incorrect", "scored", "error"]
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """The logical place of one call: repetition, branch path, role and ordinal.
+
+    The ordinal counts the calls one role made within one branch, in the order it made them.
+    The same logical call has the same address on every run, whatever order concurrent
+    branches reach the network in: cassettes, latency, cost and traces all hang on it.
+    """
+
+    repetition: int
+    branch: tuple[str, ...]
+    role: str
+    ordinal: int
+
+    @property
+    def branch_text(self) -> str:
+        """The branch path as text, ``main`` for the root branch."""
+        return ".".join(self.branch) or "main"
+
+    def __str__(self) -> str:
+        return f"r{self.repetition}/{self.branch_text}/{self.role}#{self.ordinal}"
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Inverse of ``str(address)``."""
+        rep, branch, rest = text.split("/", 2)
+        role, ordinal = rest.rsplit("#", 1)
+        path = () if branch == "main" else tuple(branch.split("."))
+        return cls(int(rep[1:]), path, role, int(ordinal))
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One HTTP call a task made, attributed to its address, with what it cost and took."""
+
+    address: Address
+    method: str
+    url: str
+    status: int | None
+    duration: float
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cost: float | None = None
+    replayed: bool = False
+    error: str | None = None
+
+    @property
+    def tokens(self) -> int | None:
+        """All tokens of the call, or None when its usage is unknown."""
+        parts = (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_write_tokens,
+            self.cache_read_tokens,
+        )
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return sum(p or 0 for p in parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": str(self.address),
+            "method": self.method,
+            "url": self.url,
+            "status": self.status,
+            "duration": self.duration,
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cost": self.cost,
+            "replayed": self.replayed,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallRecord:
+        values = dict(data)
+        values["address"] = Address.parse(values["address"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Repetition:
+    """One call of the test body: its outcome, latency and the calls it made."""
+
+    index: int
+    outcome: Outcome
+    latency: float
+    score: float | None = None
+    calls: tuple[CallRecord, ...] = ()
+    error: str | None = None
+    verified: bool | None = None
+
+    @property
+    def accuracy(self) -> float | None:
+        """1/0 for pass/fail, the score when graded, None for an error."""
+        if self.outcome == "error":
+            return None
+        if self.outcome == "scored":
+            return self.score
+        return 1.0 if self.outcome == "correct" else 0.0
+
+    @property
+    def cost(self) -> float | None:
+        """Total cost of the repetition's calls; None when any call's cost is unknown."""
+        costs = [c.cost for c in self.calls]
+        if any(c is None for c in costs):
+            return None
+        return float(sum(c for c in costs if c is not None))
+
+    @property
+    def tokens(self) -> int | None:
+        """Total tokens; None when any call's usage is unknown."""
+        tokens = [c.tokens for c in self.calls]
+        if any(t is None for t in tokens):
+            return None
+        return sum(t for t in tokens if t is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "outcome": self.outcome,
+            "latency": self.latency,
+            "score": self.score,
+            "error": self.error,
+            "verified": self.verified,
+            "calls": [c.to_dict() for c in self.calls],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Repetition:
+        values = dict(data)
+        values["calls"] = tuple(CallRecord.from_dict(c) for c in values.get("calls", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """All repetitions of one (test, case, pattern) item."""
+
+    nodeid: str
+    test: str
+    case: str
+    pattern: str
+    repetitions: tuple[Repetition, ...]
+    baseline_pattern: str = "single"
+    skipped: str | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.repetitions)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for r in self.repetitions if r.outcome == "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "test": self.test,
+            "case": self.case,
+            "pattern": self.pattern,
+            "baseline_pattern": self.baseline_pattern,
+            "skipped": self.skipped,
+            "thresholds": dict(self.thresholds),
+            "repetitions": [r.to_dict() for r in self.repetitions],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemResult:
+        values = dict(data)
+        values["repetitions"] = tuple(Repetition.from_dict(r) for r in values["repetitions"])
+        return cls(**values)

@@ -1,0 +1,175 @@
+"""Running an item's repetitions and judging it against its thresholds.
+
+Plain code with no pytest in it: the plugin hands over the test body as a callable.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .execution import RepetitionState, enter_body, leave_body, virtual_latency
+from .fixture import Agent, MissingRole
+from .metrics import percentile
+from .records import ItemResult, Outcome, Repetition
+
+
+class ReplayMiss(BaseException):
+    """A call had no recording in replay-only mode.
+
+    A BaseException, so SDKs that retry every ``Exception`` as a connection error (the
+    Anthropic SDK does) give up at once and the user sees the cassette's message.
+    """
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Per-item limits from the marker; None means unchecked."""
+
+    min_accuracy: float | None = None
+    max_cost: float | None = None
+    max_latency: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ItemPlan:
+    """What the plugin decided for one item at collection time."""
+
+    nodeid: str
+    test: str
+    case: str
+    pattern: str
+    repeat: int
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    baseline_pattern: str = "single"
+    max_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """The item's result and, when it must fail, the one message that says why."""
+
+    result: ItemResult
+    failure: str | None = None
+
+
+def run_item(
+    plan: ItemPlan,
+    body: Callable[[], Any],
+    agent: Agent | None,
+    hooks: Sequence[Callable[[RepetitionState], Any]] = (),
+) -> ItemOutcome:
+    """Call ``body`` once per repetition, classify each, then judge the item.
+
+    ``hooks`` are called with each new repetition's state before the body runs (the
+    cassette layer uses this to attach itself).
+    """
+    repetitions: list[Repetition] = []
+    for index in range(plan.repeat):
+        state = RepetitionState(index)
+        for hook in hooks:
+            hook(state)
+        if agent is not None:
+            agent.bind(state)
+        token = enter_body(state)
+        outcome: Outcome
+        error: str | None = None
+        try:
+            body()
+        except MissingRole as exc:
+            result = ItemResult(
+                plan.nodeid, plan.test, plan.case, plan.pattern, (), plan.baseline_pattern,
+                skipped=str(exc),
+            )
+            return ItemOutcome(result)
+        except AssertionError:
+            outcome = "incorrect"
+        except (Exception, ReplayMiss) as exc:
+            outcome = "error"
+            error = "".join(traceback.format_exception(exc))
+        else:
+            outcome = "scored" if state.score is not None else "correct"
+        finally:
+            leave_body(token)
+            state.finish_pending()
+        if state.failures:
+            outcome, error = "error", "\n".join(state.failures)
+        latency = (
+            virtual_latency(state.root, plan.max_concurrency) if state.replayed else state.wall
+        )
+        repetitions.append(
+            Repetition(
+                index=index,
+                outcome=outcome,
+                latency=latency,
+                score=state.score if outcome == "scored" else None,
+                calls=state.ordered_calls(),
+                error=error,
+                verified=state.verified,
+            )
+        )
+    result = ItemResult(
+        plan.nodeid,
+        plan.test,
+        plan.case,
+        plan.pattern,
+        tuple(repetitions),
+        plan.baseline_pattern,
+        thresholds=plan.thresholds.as_dict(),
+    )
+    return ItemOutcome(result, judge(result, plan.thresholds))
+
+
+def judge(result: ItemResult, thresholds: Thresholds) -> str | None:
+    """Why the item fails (errors, or a missed threshold, with the numbers), or None."""
+    problems: list[str] = []
+    reps = result.repetitions
+    if result.errors:
+        first = next(r for r in reps if r.outcome == "error")
+        problems.append(
+            f"{result.errors} of {len(reps)} repetitions raised an error "
+            f"(counted apart from incorrect answers); the first, in repetition {first.index}:\n"
+            f"{first.error}"
+        )
+    answered = [r.accuracy for r in reps if r.accuracy is not None]
+    if thresholds.min_accuracy is not None:
+        if not answered:
+            problems.append(
+                f"min_accuracy={thresholds.min_accuracy:g} cannot be checked: "
+                "no repetition gave an answer"
+            )
+        else:
+            accuracy = sum(answered) / len(answered)
+            if accuracy < thresholds.min_accuracy:
+                problems.append(
+                    f"accuracy {accuracy:.3f} over {len(answered)} repetitions is below "
+                    f"min_accuracy={thresholds.min_accuracy:g}"
+                )
+    if thresholds.max_cost is not None:
+        costs = [r.cost for r in reps]
+        if any(c is None for c in costs) or not costs:
+            models = sorted({c.model or "?" for r in reps for c in r.calls if c.cost is None})
+            problems.append(
+                f"max_cost={thresholds.max_cost:g} cannot be checked: cost is unknown"
+                + (f" for model {', '.join(models)}" if models else "")
+            )
+        else:
+            per_run = sum(c for c in costs if c is not None) / len(costs)
+            if per_run > thresholds.max_cost:
+                problems.append(
+                    f"cost per run ${per_run:.6f} is above max_cost=${thresholds.max_cost:g}"
+                )
+    if thresholds.max_latency is not None and reps:
+        p95 = percentile([r.latency for r in reps], 95)
+        if p95 > thresholds.max_latency:
+            problems.append(
+                f"latency p95 {p95:.3f}s is above max_latency={thresholds.max_latency:g}s"
+            )
+    if not problems:
+        return None
+    return f"[{result.pattern}] " + "\n".join(problems)
