@@ -291,6 +291,17 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         """Whether a recording exists at ``address`` (so no live call, no budget check)."""
         return self.record_mode != RecordMode.ALL and str(address) in self._by_address
 
+    def overhead(self, repetition: int) -> float:
+        """Seconds the recorded run spent outside calls in ``repetition`` (0 if unknown)."""
+        return float(self._metadata.get("overhead", {}).get(f"r{repetition}", 0.0))
+
+    def remember_overhead(self, repetition: int, seconds: float) -> None:
+        """Keep a live repetition's time outside calls with the cassette."""
+        if self.write_protected or not self.data:
+            return
+        self._metadata.setdefault("overhead", {})[f"r{repetition}"] = round(seconds, 6)
+        self.dirty = True
+
     def _miss(self, request: Request) -> None:
         from .runner import ReplayMiss
 
@@ -338,14 +349,12 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         super()._load()
 
     def _rerecorded_interactions(self) -> list[tuple[Request, dict[str, Any]]]:
-        if self._rewrite:
-            return list(self.data[self._loaded_count :])
         recorded = self.data[self._loaded_count :]
         fresh = {_key(r).address for r, _ in recorded}
         kept = [
             (r, s) for r, s in self.data[: self._loaded_count] if _key(r).address not in fresh
         ]
-        return kept + list(recorded)
+        return sorted(kept + list(recorded), key=lambda pair: _sort_key(pair[0]))
 
     def _as_dict(self) -> dict[str, list[Any]]:
         """Interactions in address order, so a re-recording diffs cleanly in review."""

@@ -16,7 +16,7 @@ import inspect
 import threading
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -264,18 +264,56 @@ class Flow:
         return result
 
 
-def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a pattern's coroutine to completion from sync code.
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_THREAD: threading.Thread | None = None
 
-    Uses ``asyncio.run`` in this thread, or in a helper thread (context copied) when this
-    thread already runs an event loop, so ``agent.run`` also works inside async tests.
+
+def _loop() -> asyncio.AbstractEventLoop:
+    """One long-lived event loop for every ``agent.run`` of the process.
+
+    Async SDK clients keep connection pools bound to the loop that first used them, so a
+    module-level ``AsyncAnthropic`` client must see the same loop in every repetition.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_as_coroutine(coro_factory))
+    global _LOOP, _LOOP_THREAD
+    with _EXECUTOR_LOCK:
+        if _LOOP is None or _LOOP.is_closed():
+            _LOOP = asyncio.new_event_loop()
+            _LOOP_THREAD = threading.Thread(
+                target=_LOOP.run_forever, name="agentpatterns-loop", daemon=True
+            )
+            _LOOP_THREAD.start()
+        return _LOOP
+
+
+def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a pattern's coroutine to completion from sync code, on the shared loop.
+
+    The coroutine runs with a copy of the caller's context, so attribution and any
+    context variables of the user's code carry over.
+    """
+    loop = _loop()
+    if threading.current_thread() is _LOOP_THREAD:
+        raise RuntimeError(
+            "agent.run() was called from inside an async role function; use await agent.arun()"
+        )
     ctx = contextvars.copy_context()
-    return _executor().submit(ctx.run, asyncio.run, _as_coroutine(coro_factory)).result()
+    done: Future[T] = Future()
+
+    def start() -> None:
+        task = ctx.run(loop.create_task, _as_coroutine(coro_factory))
+
+        def finish(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                done.cancel()
+            elif task.exception() is not None:
+                done.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                done.set_result(task.result())
+
+        task.add_done_callback(finish)
+
+    loop.call_soon_threadsafe(start)
+    return done.result()
 
 
 async def _as_coroutine(factory: Callable[[], Awaitable[T]]) -> T:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,10 +44,11 @@ STATISTICS: Mapping[str, stats.Statistic] = {
 """Which statistic of the per-run values each relative metric compares."""
 
 ALLOWED_FORMS = (
-    "rules are METRIC:MARGIN separated by commas; accuracy takes an absolute drop in [0, 1] "
-    "written with a minus sign (accuracy:-0.05, or accuracy:0 for any drop); "
+    "allowed: accuracy:-D (a tolerated absolute drop D in [0, 1], e.g. accuracy:-0.05; "
+    "accuracy:0 fails on any shown drop) or METRIC:+P% (a tolerated relative rise of P >= 0 "
+    "percent, e.g. latency_p95:+20%) with METRIC one of "
     + ", ".join(m for m in ALLOWED_METRICS if m != "accuracy")
-    + " take a relative rise in percent, zero or more (latency_p95:+20%, cost:+10%)"
+    + "; rules separated by commas"
 )
 """What `parse_rules` accepts, quoted in its errors."""
 
@@ -164,7 +165,7 @@ def evaluate(
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
 
-    def skip(reason: str, **extra: object) -> GateResult:
+    def skip(reason: str) -> GateResult:
         message = f"{rule.metric}: not evaluated: {reason}"
         return GateResult(
             rule, test, pattern, "not evaluated", None, None, None, message, reason=reason
@@ -175,10 +176,10 @@ def evaluate(
     for name, values in (("baseline", baseline), ("current run", current)):
         if not any(len(v) for v in values.values()):
             return skip(f"no {rule.metric} values in the {name}")
+        if _has_unknown(values):
+            return skip(f"{rule.metric} unknown for some runs in the {name}")
     confidence = 1 - 2 * alpha
     if rule.metric == "accuracy":
-        if _has_unknown(baseline) or _has_unknown(current):
-            return skip("accuracy unknown for some runs")
         est = stats.accuracy_difference(
             _floats(baseline),
             _floats(current),

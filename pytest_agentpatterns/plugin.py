@@ -161,6 +161,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
+    problem: str | None = None
     try:
         with open_cassette(path, settings.record_mode) as cassette:
 
@@ -169,10 +170,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
                 state.replayer = cassette
 
             outcome = run_item(plan, body, agent, hooks=[attach])
+        if cassette.save_error is not None:
+            problem = str(cassette.save_error)
     except CassetteError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    if cassette.save_error is not None:
-        pytest.fail(str(cassette.save_error), pytrace=False)
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
     pyfuncitem.user_properties.append((PROPERTY, outcome.result.to_dict()))
     if outcome.result.skipped is not None:
         pytest.skip(outcome.result.skipped)
@@ -205,10 +208,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     settings = config.stash[SETTINGS]
     results = config.stash[RESULTS]
-    if settings.json_path is not None:
-        from .report import build_report, write_json
+    from .report import build_report, trace_lines, write_atomic, write_json
 
+    if settings.json_path is not None:
         write_json(settings.json_path, build_report(results, settings))
+    if settings.trace_path is not None:
+        lines = trace_lines(results)
+        write_atomic(settings.trace_path, "".join(line + "\n" for line in lines))
 
 
 def pytest_terminal_summary(
@@ -221,5 +227,13 @@ def pytest_terminal_summary(
         return
     from .table import render_summary
 
+    from .report import unpriced_models
+
     terminalreporter.write_sep("=", "agentpatterns summary")
     terminalreporter.write_line(render_summary(results))
+    for model in unpriced_models(results):
+        terminalreporter.write_line(
+            f"warning: no price for model {model!r}: its tokens are counted, its cost is n/a. "
+            "Price it with the agentpatterns_prices ini option.",
+            yellow=True,
+        )

@@ -52,3 +52,37 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_json(path: Path, report: dict[str, Any]) -> None:
     write_atomic(path, dumps(report))
+
+
+def trace_lines(results: Iterable[ItemResult]) -> list[str]:
+    """The provenance trace: one JSON line per call, in node id and address order."""
+    lines = []
+    for item in sorted(results, key=lambda r: r.nodeid):
+        for rep in item.repetitions:
+            for call in rep.calls:
+                record = call.to_dict()
+                record.update(
+                    test=item.test,
+                    nodeid=item.nodeid,
+                    pattern=item.pattern,
+                    repetition=call.address.repetition,
+                    branch=call.address.branch_text,
+                    role=call.address.role,
+                    ordinal=call.address.ordinal,
+                    tokens=call.tokens,
+                )
+                for key in ("method", "url", "error"):
+                    record.pop(key)
+                lines.append(json.dumps(record, sort_keys=True))
+    return lines
+
+
+def unpriced_models(results: Iterable[ItemResult]) -> list[str]:
+    """Models whose calls had token counts but no price, in first-seen order."""
+    seen: dict[str, None] = {}
+    for item in results:
+        for rep in item.repetitions:
+            for call in rep.calls:
+                if call.model and call.cost is None and call.tokens is not None:
+                    seen.setdefault(call.model, None)
+    return list(seen)

@@ -99,9 +99,7 @@ def run_item(
             state.finish_pending()
         if state.failures:
             outcome, error = "error", "\n".join(state.failures)
-        latency = (
-            virtual_latency(state.root, plan.max_concurrency) if state.replayed else state.wall
-        )
+        latency = _latency(state, plan.max_concurrency)
         repetitions.append(
             Repetition(
                 index=index,
@@ -123,6 +121,21 @@ def run_item(
         thresholds=plan.thresholds.as_dict(),
     )
     return ItemOutcome(result, judge(result, plan.thresholds))
+
+
+def _latency(state: RepetitionState, bound: int | None) -> float:
+    """Wall clock when live; when replayed, the recorded calls composed on the virtual clock.
+
+    What a live run spent outside calls (threads, parsing) is kept with the cassette and
+    added back on replay, so replayed latency matches the recorded run's.
+    """
+    virtual = virtual_latency(state.root, bound)
+    replayer = state.replayer
+    if state.replayed:
+        return virtual + (replayer.overhead(state.index) if replayer is not None else 0.0)
+    if replayer is not None:
+        replayer.remember_overhead(state.index, max(0.0, state.wall - virtual))
+    return state.wall
 
 
 def judge(result: ItemResult, thresholds: Thresholds) -> str | None:

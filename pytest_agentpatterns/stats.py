@@ -13,6 +13,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -65,7 +66,8 @@ class Summary:
     ``accuracy`` is the mean over cases of each case's mean score; ``accuracy_method`` says how
     its interval was made ("wilson", "bootstrap" or "cluster bootstrap"). Latency percentiles
     pool every repetition. ``cost_per_run`` is None when any run's cost is unknown;
-    ``cost_per_correct`` is also None when nothing was correct.
+    ``cost_per_correct`` (cost per run / accuracy) is also None when nothing was correct.
+    ``tokens_per_run`` and ``calls_per_run`` are means over runs, None without data.
     """
 
     n: int
@@ -77,6 +79,8 @@ class Summary:
     latency_p95: float | None
     cost_per_run: float | None
     cost_per_correct: float | None
+    tokens_per_run: float | None = None
+    calls_per_run: float | None = None
 
 
 @dataclass(frozen=True)
@@ -106,12 +110,6 @@ class Comparison:
     mde: float | None = None
     note: str | None = None
 
-    @property
-    def significant(self) -> bool:
-        """True when the adjusted (or, before `adjust`, the raw) p-value is below 0.05."""
-        p = self.p_adjusted if self.p_adjusted is not None else self.p_value
-        return p is not None and p < 0.05
-
 
 class Recommendation(NamedTuple):
     """The recommended pattern and a one-line reason."""
@@ -120,7 +118,7 @@ class Recommendation(NamedTuple):
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Design:
     """The units a comparison analyses, as made by `design`.
 
@@ -140,6 +138,10 @@ class Design:
 
     def means(self) -> tuple[_Array, _Array]:
         """Per-unit means of the baseline and the candidate."""
+        return self._means
+
+    @cached_property
+    def _means(self) -> tuple[_Array, _Array]:
         return _unit_means(self.baseline), _unit_means(self.candidate)
 
 
@@ -208,6 +210,8 @@ def summarize(
     accuracy: Values,
     latency: Values | None = None,
     cost: MaybeValues | None = None,
+    tokens: Values | None = None,
+    calls: Values | None = None,
     *,
     confidence: float = 0.95,
     seed: int = 0,
@@ -265,6 +269,8 @@ def summarize(
         latency_p95=p95,
         cost_per_run=cost_per_run,
         cost_per_correct=cost_per_correct,
+        tokens_per_run=_pooled_mean(tokens),
+        calls_per_run=_pooled_mean(calls),
     )
 
 
@@ -305,7 +311,8 @@ def newcombe_paired_interval(
     margins = ka * (n - ka) * kb * (n - kb)
     if margins > 0:
         cross = both * neither - only_a * only_b
-        # Newcombe's correction: positive association shrunk by n/2, never below zero.
+        # Newcombe's continuity correction: a positive cross-product difference loses n/2
+        # (stopping at zero); a negative one is kept.
         if cross > n / 2:
             phi = (cross - n / 2) / math.sqrt(margins)
         elif cross < 0:
@@ -756,10 +763,10 @@ def _power_note(kind: Kind, p: float | None, mde: float | None, alpha: float) ->
     if mde is None:
         return "no detectable difference (n too small to say how large a change could be missed)"
     if kind == "difference":
-        if mde == 0:
+        if mde < 1e-9:
             return "no difference observed (no variation in the data)"
         return f"no detectable difference (n too small: could miss up to {mde:.2f})"
-    if mde <= 1:
+    if mde < 1 + 1e-9:
         return "no difference observed (no variation in the data)"
     return f"no detectable difference (n too small: could miss up to {mde:.2f}x either way)"
 
@@ -777,8 +784,13 @@ def _by_repetition(cases: Mapping[str, _Array]) -> tuple[_Array, ...]:
     return tuple(np.array([x]) for k in sorted(cases) for x in cases[k])
 
 
+def _pooled_mean(values: Values | None) -> float | None:
+    pooled = [x for v in (values or {}).values() for x in v]
+    return float(np.mean(pooled)) if pooled else None
+
+
 def _unit_means(units: tuple[_Array, ...]) -> _Array:
-    return np.array([u.mean() for u in units], dtype=float)
+    return np.fromiter((float(u.sum()) / u.size for u in units), dtype=float, count=len(units))
 
 
 def _binary(d: Design) -> bool:

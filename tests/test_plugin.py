@@ -64,7 +64,11 @@ def test_marked(agent):
     )
     result = run(pytester, "-v")
     result.stdout.fnmatch_lines(
-        ["*test_plain[[]single[]]*", "*test_marked[[]sequential[]]*", "*test_marked[[]parallel(n=2)[]]*"]
+        [
+            "*test_plain[[]single[]]*",
+            "*test_marked[[]sequential[]]*",
+            "*test_marked[[]parallel(n=2)[]]*",
+        ]
     )
     result.assert_outcomes(passed=3)
     run(pytester, "--patterns=hybrid(n=2)", "-rs").stdout.fnmatch_lines(
@@ -73,8 +77,12 @@ def test_marked(agent):
 
 
 def test_ini_patterns_and_repeat(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nagentpatterns_patterns = single,parallel(n=3)\nagentpatterns_repeat = 4\n")
-    pytester.makepyfile(TASK + "t = Task(name='t', propose=lambda x: x)\ndef test_x(agent):\n    agent.run(t, 1)\n")
+    pytester.makeini(
+        "[pytest]\nagentpatterns_patterns = single,parallel(n=3)\nagentpatterns_repeat = 4\n"
+    )
+    pytester.makepyfile(
+        TASK + "t = Task(name='t', propose=lambda x: x)\ndef test_x(agent):\n    agent.run(t, 1)\n"
+    )
     data = report(pytester)
     assert sorted(i["pattern"] for i in data["items"]) == ["parallel(n=3)", "single"]
     assert {len(i["repetitions"]) for i in data["items"]} == {4}
@@ -312,9 +320,14 @@ def test_mixed(agent):
     result = run(pytester, f"--patterns-json={path}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*[[]single[]] 1 of 4 repetitions raised an error*", "*KeyError: 'boom in repetition zero'*"]
+        [
+            "*[[]single[]] 1 of 4 repetitions raised an error*",
+            "*KeyError: 'boom in repetition zero'*",
+        ]
     )
-    assert result.stdout.str().count("boom in repetition zero") == 2  # once in the error, once in the summary line
+    assert (
+        result.stdout.str().count("boom in repetition zero") == 2
+    )  # once in the error, once in the summary line
     reps = json.loads(path.read_text())["items"][0]["repetitions"]
     assert [r["outcome"] for r in reps] == ["error", "correct", "incorrect", "incorrect"]
 
@@ -473,7 +486,10 @@ def test_x(agent):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--patterns=paralel"], "*unknown pattern 'paralel'; allowed: single, sequential, parallel(n=5)*"),
+        (
+            ["--patterns=paralel"],
+            "*unknown pattern 'paralel'; allowed: single, sequential, parallel(n=5)*",
+        ),
         (["--patterns=parallel(n=0)"], "*parallel(n=0) is not allowed: n must be an integer >= 1*"),
         (["--patterns=parallel(n=x)"], "*parallel(n=x) is not allowed: n must be an integer >= 1*"),
         (["--patterns=parallel(m=2)"], "*pattern 'parallel' has no parameter 'm'; allowed: n*"),
@@ -482,7 +498,10 @@ def test_x(agent):
         (["--patterns-repeat=-1"], "*'-1' is not allowed: use an integer >= 1*"),
         (["--patterns-repeat=two"], "*'two' is not an integer >= 1*"),
         (["--patterns-max-concurrency=0"], "*'0' is not allowed: use an integer >= 1*"),
-        (["--patterns-record=sometimes"], "*'sometimes' is not a record mode; allowed: none, once*"),
+        (
+            ["--patterns-record=sometimes"],
+            "*'sometimes' is not a record mode; allowed: none, once*",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(
@@ -505,7 +524,10 @@ def test_bad_ini_value_is_usage_error(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     "marker,message",
     [
-        ("repeats=3", "*unknown agentpatterns marker keyword 'repeats'; allowed: patterns, repeat,*"),
+        (
+            "repeats=3",
+            "*unknown agentpatterns marker keyword 'repeats'; allowed: patterns, repeat,*",
+        ),
         ("repeat=-2", "*agentpatterns(repeat=-2) is not allowed: use an integer >= 1*"),
         ("min_accuracy=1.5", "*min_accuracy=1.5) is not allowed: use a number from 0 to 1*"),
         ("patterns='parallel(n=0)'", "*n must be an integer >= 1*"),
@@ -528,7 +550,11 @@ def test_x(agent):
 def test_help_lists_options(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(
-        ["run LLM tasks under orchestration patterns:", "*--patterns=SPEC[[],SPEC[]]*", "*--patterns-repeat=N*"]
+        [
+            "run LLM tasks under orchestration patterns:",
+            "*--patterns=SPEC[[],SPEC[]]*",
+            "*--patterns-repeat=N*",
+        ]
     )
 
 

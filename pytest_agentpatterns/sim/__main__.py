@@ -22,20 +22,46 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pytest_agentpatterns.sim",
         description="Serve simulated Anthropic and OpenAI APIs on this machine.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="Default: %(default)r")
+    parser.add_argument("--host", default="127.0.0.1", help="Address to bind. Default: %(default)r")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="0 picks a free port. Default: %(default)r"
     )
-    parser.add_argument("--seed", type=int, default=0, help="Default: %(default)r")
-    parser.add_argument("--world", default=None, help="World JSON file. Default: the shipped world")
     parser.add_argument(
-        "--models", default=None, help="Model profiles JSON, merged over the shipped ones"
+        "--seed",
+        type=int,
+        default=0,
+        help="Seed of answers, latencies, faults. Default: %(default)r",
     )
     parser.add_argument(
-        "--time-scale", type=float, default=1.0, help="Latency multiplier. Default: %(default)r"
+        "--world", metavar="PATH", default=None, help="World JSON file. Default: the shipped world"
     )
-    parser.add_argument("--rate-429", type=float, default=0.0, help="Default: %(default)r")
-    parser.add_argument("--rate-500", type=float, default=0.0, help="Default: %(default)r")
+    parser.add_argument(
+        "--models",
+        metavar="PATH",
+        default=None,
+        help="Model profiles JSON, merged over the shipped ones. Default: the shipped ones",
+    )
+    parser.add_argument(
+        "--time-scale",
+        metavar="X",
+        type=float,
+        default=1.0,
+        help="Multiplier on every latency (0: none). Default: %(default)r",
+    )
+    parser.add_argument(
+        "--rate-429",
+        metavar="P",
+        type=float,
+        default=0.0,
+        help="Probability of a 429. Default: %(default)r",
+    )
+    parser.add_argument(
+        "--rate-500",
+        metavar="P",
+        type=float,
+        default=0.0,
+        help="Probability of a 500. Default: %(default)r",
+    )
     return parser
 
 
@@ -85,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         sim.stop()
-    print(f"Stopped after {sim.request_count} requests.", flush=True)
+    count = sim.request_count
+    print(f"Stopped; served {count} request{'' if count == 1 else 's'}.", flush=True)
     return 0
 
 

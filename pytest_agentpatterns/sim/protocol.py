@@ -68,7 +68,7 @@ def has_credentials(api: Api, headers: Mapping[str, str]) -> bool:
     return api == "anthropic" and bool(headers.get("x-api-key", "").strip())
 
 
-def parse_request(api: Api, path: str, raw: bytes) -> tuple[SimRequest, dict[str, Any]]:
+def parse_request(api: Api, raw: bytes) -> tuple[SimRequest, dict[str, Any]]:
     """Validate a request body and reduce it to a ``SimRequest`` (plus the decoded body)."""
     try:
         body = json.loads(raw or b"null")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import socketserver
 import threading
 import uuid
 from collections.abc import Mapping
@@ -62,7 +63,15 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         self.simulator = simulator
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall on a bad resolver.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug(
@@ -195,7 +204,7 @@ class Simulator:
     def base_url(self) -> str:
         """``http://HOST:PORT``, the server's root."""
         host = str(self._running_server().server_address[0])
-        return f"http://{host}:{self.port}"
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def anthropic_base_url(self) -> str:
@@ -358,7 +367,7 @@ class Simulator:
             self._send_plain(handler, render_error(api, 401, message, _error_id(api)), model)
             return
         try:
-            request, body = parse_request(api, handler.path, raw)
+            request, body = parse_request(api, raw)
         except ProtocolError as exc:
             wire = render_error(api, exc.status, exc.message, _error_id(api))
             self._send_plain(handler, wire, model)
@@ -374,8 +383,11 @@ class Simulator:
         if wire.events is None:
             if self._sleep(plan.ttft + plan.per_token * plan.output_tokens):
                 self._send_plain(handler, wire, request.model)
+                return
         elif self._sleep(plan.ttft):
             self._send_stream(handler, wire, plan, request.model)
+            return
+        handler.close_connection = True
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, unless stopping; ``False`` means the server is stopping and must not answer."""

@@ -1,0 +1,37 @@
+"""Shared fixtures: a simulator for the inline test modules that pytester runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+# Imported once here: pytester drops the modules an in-process run imports, and re-importing
+# (and assertion-rewriting) them in every inline run is slow.
+import anthropic  # noqa: F401
+import hypothesis  # noqa: F401
+import openai  # noqa: F401
+import pytest
+import tabulate  # noqa: F401
+import vcr  # noqa: F401
+
+from pytest_agentpatterns.sim import Simulator
+
+# One question the simulator answers right or wrong, with exactly one wrong answer, so that
+# majority voting has the textbook binomial prediction.
+BINARY_WORLD = {
+    "entries": [
+        {"id": "q", "match": "capital of testland", "answer": "Alpha", "wrong": ["Beta"]},
+    ]
+}
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Simulator]:
+    with Simulator(world=BINARY_WORLD, seed=7, time_scale=0.0) as server:
+        yield server
+
+
+@pytest.fixture
+def sim_env(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """Point the inline modules' SDK clients at the simulator."""
+    monkeypatch.setenv("SIM_URL", sim.base_url)
+    return sim

@@ -1,0 +1,393 @@
+"""Cassettes: replay by address, recorded latency, secrets, misses, files and record modes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import vcr.cassette
+from vcr.request import Request
+
+from pytest_agentpatterns import cassettes
+from pytest_agentpatterns.execution import Branch, Fork, Job, virtual_latency
+from pytest_agentpatterns.sim import Simulator
+
+ROLES = """
+import os, random, time, json, asyncio, threading, pytest, anthropic, openai
+from pytest_agentpatterns import Task
+from pytest_agentpatterns.execution import run_flow
+
+URL = os.environ["SIM_URL"]
+Q = "What is the capital of Testland?"
+CLIENT = anthropic.Anthropic(base_url=URL, api_key="sk-ant-test-0123456789abcdef", max_retries=2)
+ACLIENT = openai.AsyncOpenAI(base_url=URL + "/v1", api_key="sk-proj-test-0123456789abcdef",
+                             max_retries=2)
+JITTER = random.Random(os.environ.get("JITTER_SEED"))
+
+def propose(q):
+    # Forced interleavings: branches reach the network in a different order every run.
+    time.sleep(JITTER.random() * 0.01)
+    m = CLIENT.messages.create(model=os.environ.get("SIM_MODEL", "sim-fast"), max_tokens=20,
+                               messages=[{"role": "user", "content": q}])
+    return m.content[0].text.strip()
+
+async def apropose(q):
+    await asyncio.sleep(JITTER.random() * 0.01)
+    r = await ACLIENT.chat.completions.create(model="sim-fast",
+                                              messages=[{"role": "user", "content": q}])
+    return r.choices[0].message.content.strip()
+
+joined = lambda outs: "|".join(outs)
+SYNC = Task(name="sync", propose=propose, aggregate=joined)
+ASYNC = Task(name="async", propose=apropose, aggregate=joined)
+
+@pytest.fixture(scope="session", autouse=True)
+def outputs():
+    seen = {}
+    yield seen
+    with open(os.environ["OUT_FILE"], "w") as f:
+        json.dump(seen, f, sort_keys=True)
+    CLIENT.close()
+    run_flow(ACLIENT.close)
+"""
+
+NO_SOCKETS = """
+import socket, pytest
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a socket was opened during replay")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+"""
+
+
+def _run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str, *args: str, seed: int = 0
+) -> tuple[pytest.RunResult, dict[str, str], str]:
+    out = pytester.path / f"out-{mode}-{seed}.json"
+    report = pytester.path / f"report-{mode}-{seed}.json"
+    monkeypatch.setenv("OUT_FILE", str(out))
+    monkeypatch.setenv("JITTER_SEED", str(seed))
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", f"--patterns-record={mode}", f"--patterns-json={report}", *args
+    )
+    outputs = json.loads(out.read_text()) if out.exists() else {}
+    return result, outputs, report.read_text() if report.exists() else ""
+
+
+FANOUT = """
+@pytest.mark.agentpatterns(patterns="parallel(n=5)", repeat=4)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_fanout(agent, kind, outputs):
+    out = agent.run(SYNC if kind == "sync" else ASYNC, Q)
+    outputs[f"{kind}-{agent.repetition}"] = out
+"""
+
+
+def test_concurrent_identical_calls_replay_by_address(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(ROLES + FANOUT)
+    result, recorded, _ = _run(pytester, monkeypatch, "once")
+    result.assert_outcomes(passed=2)
+    # Five sampled answers per repetition: some repetitions differ between branches, so a
+    # replay that hands responses out in arrival order would scramble them.
+    assert any(len(set(v.split("|"))) > 1 for v in recorded.values())
+    pytester.makeconftest(NO_SOCKETS)
+    monkeypatch.setenv("SIM_URL", "http://127.0.0.1:9")
+    reports = set()
+    for seed in range(1, 7):
+        result, replayed, report = _run(pytester, monkeypatch, "none", seed=seed)
+        result.assert_outcomes(passed=2)
+        assert replayed == recorded
+        reports.add(report)
+    assert len(reports) == 1  # byte-identical reports, run after run
+
+
+def test_stock_vcrpy_scrambles_identical_requests(tmp_path: Path) -> None:
+    """The trap this module beats: stock vcrpy replays identical requests in arrival order."""
+    path = tmp_path / "stock.yaml"
+    request = Request("POST", "http://x/v1/messages", b'{"q": 1}', {})
+    with vcr.cassette.Cassette.use(path=str(path), record_mode="all") as cassette:
+        for answer in ("first", "second"):
+            cassette.append(
+                request,
+                {
+                    "status": {"code": 200, "message": "OK"},
+                    "headers": {},
+                    "body": {"string": answer},
+                },
+            )
+    with vcr.cassette.Cassette.use(path=str(path), record_mode="none") as cassette:
+        # Whichever logical call asks first gets "first": there is no notion of which is which.
+        assert cassette.play_response(request)["body"]["string"] in (b"first", "first")
+
+
+def test_replay_latency_is_the_recorded_latency_composed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = {"sim-slow": {"accuracy": 1.0, "fixed_latency": 0.15}}
+    with Simulator(seed=3, models=models) as server:
+        monkeypatch.setenv("SIM_URL", server.base_url)
+        monkeypatch.setenv("SIM_MODEL", "sim-slow")
+        pytester.makepyfile(
+            ROLES
+            + """
+CHAIN = Task(name="chain", propose=propose,
+             steps=[lambda q, p: propose(q), lambda q, p: propose(q)])
+
+@pytest.mark.agentpatterns(patterns="parallel(n=4),sequential", repeat=2)
+def test_latency(agent, outputs):
+    agent.run(CHAIN, Q)
+"""
+        )
+        result, _, live = _run(pytester, monkeypatch, "once")
+        result.assert_outcomes(passed=2)
+    monkeypatch.setenv("SIM_URL", "http://127.0.0.1:9")
+    result, _, replay = _run(pytester, monkeypatch, "none", seed=1)
+    result.assert_outcomes(passed=2)
+
+    def latencies(report: str) -> dict[str, list[float]]:
+        return {
+            i["pattern"]: [r["latency"] for r in i["repetitions"]]
+            for i in json.loads(report)["items"]
+        }
+
+    recorded, replayed = latencies(live), latencies(replay)
+    for pattern in recorded:
+        for before, after in zip(recorded[pattern], replayed[pattern]):
+            assert after == pytest.approx(before, rel=0.02)
+    # Parallel branches overlap; the chain's two steps add up.
+    assert replayed["sequential"][0] > 1.5 * replayed["parallel(n=4)"][0]
+
+
+def test_virtual_clock_composes_forks_and_bounds() -> None:
+    def job(*d: float) -> Job:
+        return Job("propose", list(d))
+
+    root = Branch(())
+    root.items = [
+        Fork([Branch(("a",), [job(1.0)]), Branch(("b",), [job(2.0)]), Branch(("c",), [job(3.0)])]),
+        job(0.5),
+    ]
+    assert virtual_latency(root) == 3.5
+    # Two slots: a and b start at once; c waits for a (t=1) and ends at 4; then 0.5 more.
+    assert virtual_latency(root, 2) == 4.5
+    assert virtual_latency(root, 1) == 6.5
+    nested = Branch((), [Fork([Branch(("x",), [job(1.0), Fork([Branch(("y",), [job(2.0)])])])])])
+    assert virtual_latency(nested) == 3.0
+
+
+def test_lookup_never_scans_interactions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.json"
+    cassette = cassettes.PatternCassette(str(path), record_mode="all", rewrite=True)
+    for i in range(2000):
+        req = Request(
+            "POST",
+            "http://h/v1/messages",
+            json.dumps({"i": i}).encode(),
+            {cassettes.ADDRESS_HEADER: f"r{i}/main/propose#0"},
+        )
+        cassette.append(
+            req,
+            {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": str(i)}},
+        )
+    cassette.record_mode = vcr.record_mode.RecordMode.NONE
+    cassette.rewound = True
+
+    def no_scan(*args: object) -> bool:
+        raise AssertionError("vcrpy's linear matcher was used")
+
+    monkeypatch.setattr(vcr.cassette, "requests_match", no_scan)
+    wanted = Request(
+        "POST",
+        "http://other-host:1/v1/messages",
+        b'{"i": 1234}',
+        {cassettes.ADDRESS_HEADER: "r1234/main/propose#0"},
+    )
+    assert cassette.can_play_response_for(wanted)
+    assert cassette.play_response(wanted)["body"]["string"] == "1234"
+
+
+def test_secrets_never_reach_disk(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(
+        ROLES
+        + """
+import httpx2
+KEY = "sim-secret-value-424242"
+
+def leaky(q):
+    with openai.OpenAI(base_url=URL + "/v1", api_key=KEY, organization="org-secret-777",
+                       project="proj-secret-888", default_query={"key": "query-secret-999"}) as c:
+        r = c.chat.completions.create(model="sim-fast", user=KEY,
+                                      messages=[{"role": "user", "content": q + " " + KEY}],
+                                      extra_headers={"cookie": "session=cookie-secret-555"})
+    return r.choices[0].message.content
+
+def test_leaky(agent, outputs):
+    agent.run(Task(name="leaky", propose=leaky), Q)
+"""
+    )
+    result, _, _ = _run(pytester, monkeypatch, "once")
+    result.assert_outcomes(passed=1)
+    [path] = (pytester.path / "cassettes").rglob("*.json")
+    text = path.read_text()
+    for secret in (
+        "sim-secret-value-424242",
+        "org-secret-777",
+        "proj-secret-888",
+        "query-secret-999",
+        "cookie-secret-555",
+        "Bearer",
+    ):
+        assert secret not in text
+    assert "<redacted>" in text
+    # Replay still matches: the scrubbed request is what is indexed.
+    monkeypatch.setenv("SIM_URL", "http://127.0.0.1:9")
+    pytester.makeconftest(NO_SOCKETS)
+    _run(pytester, monkeypatch, "none", seed=1)[0].assert_outcomes(passed=1)
+
+
+def test_key_shapes_are_refused_and_nothing_is_written(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(
+        ROLES
+        + """
+def test_shape(agent, outputs):
+    # A key-shaped string that is not this run's key: only the final scan can catch it.
+    agent.run(SYNC, Q + " sk-ant-api03-abcdefghijklmnop")
+"""
+    )
+    result, _, _ = _run(pytester, monkeypatch, "once")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*refused to write cassette*shaped like a secret (sk-ant-api03*"])
+    assert not list((pytester.path / "cassettes").rglob("*.json"))
+
+
+def test_replay_miss_fails_at_once_with_address_and_option(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(ROLES + "def test_one(agent, outputs):\n    agent.run(SYNC, Q)\n")
+    before = sim_env.request_count
+    result, _, _ = _run(pytester, monkeypatch, "none")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*no recording for call r0/main/propose#0 in cassette *cassettes/test_replay_miss*"
+            "/test_one[[]single[]].json (record mode none).",
+            "*The cassette has no recordings.*",
+            "*--patterns-record=new_episodes*",
+        ]
+    )
+    assert "Connection error" not in result.stdout.str()
+    assert sim_env.request_count == before  # no retry reached the network
+
+
+def test_changed_request_says_what_differed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(ROLES + "def test_one(agent, outputs):\n    agent.run(SYNC, Q)\n")
+    _run(pytester, monkeypatch, "once")[0].assert_outcomes(passed=1)
+    pytester.makepyfile(ROLES + "def test_one(agent, outputs):\n    agent.run(SYNC, 'Other?')\n")
+    result, _, _ = _run(pytester, monkeypatch, "none", seed=1)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*The request changed since it was recorded: body.messages[[]0[]].content: recorded*"]
+    )
+
+
+def test_record_modes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(
+        ROLES
+        + """
+@pytest.mark.agentpatterns(repeat=int(os.environ.get("REPEAT", "1")))
+def test_one(agent, outputs):
+    agent.run(SYNC, Q)
+"""
+    )
+
+    def calls() -> list[str]:
+        [path] = (pytester.path / "cassettes").rglob("*.json")
+        data = json.loads(path.read_text())
+        return [i["request"]["headers"][cassettes.ADDRESS_HEADER][0] for i in data["interactions"]]
+
+    _run(pytester, monkeypatch, "once")[0].assert_outcomes(passed=1)
+    assert calls() == ["r0/main/propose#0"]
+    monkeypatch.setenv("REPEAT", "2")
+    # once: an existing cassette is not added to.
+    result = _run(pytester, monkeypatch, "once", seed=1)[0]
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no recording for call r1/main/propose#0*(record mode once)*"])
+    # new_episodes: adds the missing call, keeps the old one.
+    _run(pytester, monkeypatch, "new_episodes", seed=2)[0].assert_outcomes(passed=1)
+    assert calls() == ["r0/main/propose#0", "r1/main/propose#0"]
+    # rewrite: records the item anew and drops what is no longer made.
+    monkeypatch.setenv("REPEAT", "1")
+    _run(pytester, monkeypatch, "rewrite", seed=3)[0].assert_outcomes(passed=1)
+    assert calls() == ["r0/main/propose#0"]
+    # all: re-records every call it makes, keeping others.
+    monkeypatch.setenv("REPEAT", "2")
+    _run(pytester, monkeypatch, "new_episodes", seed=4)[0].assert_outcomes(passed=1)
+    monkeypatch.setenv("REPEAT", "1")
+    _run(pytester, monkeypatch, "all", seed=5)[0].assert_outcomes(passed=1)
+    assert calls() == ["r0/main/propose#0", "r1/main/propose#0"]
+
+
+def test_ci_environment_defaults_to_replay_only(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(ROLES + "def test_one(agent, outputs):\n    agent.run(SYNC, Q)\n")
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("OUT_FILE", str(pytester.path / "o.json"))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*(record mode none)*"])
+    monkeypatch.delenv("CI")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_unreadable_cassette_is_an_error_not_a_rerecord(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(ROLES + "def test_one(agent, outputs):\n    agent.run(SYNC, Q)\n")
+    path = pytester.path / "cassettes" / "test_unreadable_cassette_is_an_error_not_a_rerecord"
+    path.mkdir(parents=True)
+    broken = path / "test_one[single].json"
+    broken.write_text('{"version": 1, "interactions": [')
+    result, _, _ = _run(pytester, monkeypatch, "once")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*cassette */test_one[[]single[]].json is unreadable (JSONDecodeError*left untouched*"]
+    )
+    assert broken.read_text() == '{"version": 1, "interactions": ['
+
+
+def test_atomic_write_leaves_old_cassette_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.json"
+    path.write_text("old")
+
+    def explode(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cassettes.os, "replace", explode)
+    with pytest.raises(KeyboardInterrupt):
+        cassettes.Persister.save_cassette(
+            path, {"requests": [], "responses": []}, serializer=cassettes.jsonserializer
+        )
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
+
+
+def test_cassette_named_after_node_id() -> None:
+    path = cassettes.cassette_path(Path("/t/cassettes"), "test_mod", "test_x[a/b-parallel(n=5)]")
+    assert path == Path("/t/cassettes/test_mod/test_x[a_b-parallel(n=5)].json")
