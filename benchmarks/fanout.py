@@ -4,8 +4,9 @@ If the sixteen branches really run at once, a repetition takes about as long as 
 One pytest session records, in alternation, a ``single`` item and a ``parallel(n=16)`` item
 per case (their node ids interleave), against a simulator model whose every answer takes
 exactly ``latency`` seconds. The figure is the median over cases of the parallel
-repetition's wall time over the single repetition's, read from the ``--patterns-json``
-report; the first case warms up threads and connections and is left out.
+repetition's wall time over the single repetition's (``agent.run`` timed in the test, which
+is what the plugin reports as latency when recording); the first case warms up threads and
+connections and is left out.
 
 For reference, the same fan-out without the plugin: sixteen plain threads calling the SDK
 at once from a child process, against the same simulator.
@@ -28,7 +29,9 @@ MODEL = "bench-fixed"
 WIDTH = 16
 
 TEST_MODULE = """
+import json
 import os
+import time
 
 import anthropic
 import pytest
@@ -50,7 +53,11 @@ TASK = Task(name="fanout", propose=ask)
 
 @pytest.mark.parametrize("case", range({cases}))
 def test_fanout(agent, case):
+    started = time.perf_counter()
     agent.run(TASK, f"Benchmark question {{case}}: say anything.")
+    seconds = time.perf_counter() - started
+    with open(os.environ["TIMINGS"], "a") as timings:
+        timings.write(json.dumps([agent.pattern_id, case, seconds]) + "\\n")
 """
 
 
@@ -106,7 +113,7 @@ def measure(cases: int, latency: float = 0.2, width: int = WIDTH) -> FanoutResul
     ):
         root = Path(tmp)
         (root / "test_fanout.py").write_text(TEST_MODULE.format(model=MODEL, cases=cases + 1))
-        report = root / "report.json"
+        timings = root / "timings.jsonl"
         run_pytest(
             [
                 "-q",
@@ -115,21 +122,18 @@ def measure(cases: int, latency: float = 0.2, width: int = WIDTH) -> FanoutResul
                 "--patterns-record=all",
                 f"--patterns=single,parallel(n={width})",
                 f"--patterns-cassette-dir={root / 'cassettes'}",
-                f"--patterns-json={report}",
             ],
             cwd=root,
-            env=pytest_env(SIM_URL=sim.anthropic_base_url),
+            env=pytest_env(SIM_URL=sim.anthropic_base_url, TIMINGS=str(timings)),
         )
-        items = json.loads(report.read_text())["items"]
+        lines = timings.read_text().splitlines()
         raw = _raw_threads(sim.anthropic_base_url, width, cases)
-    latencies: dict[str, dict[str, float]] = {}
-    for item in items:
-        [repetition] = item["repetitions"]
-        if repetition["outcome"] == "error":
-            raise RuntimeError(f"fan-out item {item['nodeid']} failed: {repetition['error']}")
-        latencies.setdefault(item["pattern"], {})[item["case"]] = repetition["latency"]
+    latencies: dict[str, dict[int, float]] = {}
+    for line in lines:
+        pattern, case, seconds = json.loads(line)
+        latencies.setdefault(pattern, {})[case] = seconds
     parallel_id = f"parallel(n={width})"
-    counted = [str(c) for c in range(1, cases + 1)]
+    counted = range(1, cases + 1)
     single = [latencies["single"][c] for c in counted]
     parallel = [latencies[parallel_id][c] for c in counted]
     ratio = Ratio.of(parallel, single)

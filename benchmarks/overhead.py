@@ -33,6 +33,8 @@ class OverheadResult:
     with_plugin: float
     without_plugin: float
     ratio: Ratio
+    best_of: float
+    cpu_ratio: Ratio
 
 
 def measure(items: int, runs: int) -> OverheadResult:
@@ -43,6 +45,7 @@ def measure(items: int, runs: int) -> OverheadResult:
         common = ["-q", "-p", "no:xdist"]
         variants = {"with": common, "without": [*common, "-p", "no:agentpatterns"]}
         times: dict[str, list[float]] = {"with": [], "without": []}
+        cpu: dict[str, list[float]] = {"with": [], "without": []}
         for args in variants.values():
             run_pytest(args, root)
         for i in range(runs):
@@ -52,9 +55,12 @@ def measure(items: int, runs: int) -> OverheadResult:
                 if run.items != items:
                     raise RuntimeError(f"expected {items} items, pytest said: {run.outcomes()}")
                 times[name].append(run.seconds)
+                cpu[name].append(run.cpu_seconds)
     return OverheadResult(
         items=items,
         with_plugin=median(times["with"]),
         without_plugin=median(times["without"]),
         ratio=Ratio.of(times["with"], times["without"]),
+        best_of=min(times["with"]) / min(times["without"]),
+        cpu_ratio=Ratio.of(cpu["with"], cpu["without"]),
     )

@@ -15,6 +15,7 @@ cassette (read, parse, index, patch) is timed apart from the calls.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import time
@@ -257,19 +258,32 @@ def _batches(rng: random.Random, size: int, calls: int) -> list[list[int]]:
 
 @dataclass(frozen=True)
 class SizeResult:
-    """Figure 1 at one cassette size."""
+    """Figure 1 at one cassette size: medians over rounds, ratios paired within rounds."""
 
     size: int
     per_call: dict[str, float]
     load: dict[str, float]
     calls_per_round: dict[str, int]
+    rounds: dict[str, int]
     vs_floor: dict[str, Ratio]
 
 
 def measure_size(
-    size: int, workdir: Path, rounds: int, calls: int, vcrpy_calls: int, seed: int = 0
+    size: int,
+    workdir: Path,
+    rounds: int,
+    calls: int,
+    vcrpy_calls: int,
+    vcrpy_rounds: int,
+    warm_up: bool = True,
+    seed: int = 0,
 ) -> SizeResult:
-    """Interleave the three variants for ``rounds`` rounds at cassette size ``size``."""
+    """Interleave the variants for ``rounds`` rounds at cassette size ``size``.
+
+    vcrpy takes part in the first ``vcrpy_rounds`` rounds only, with ``vcrpy_calls`` calls
+    each, since at large sizes one of its calls takes seconds; its ratio pairs it with the
+    floor of those same rounds.
+    """
     plugin_path = workdir / f"plugin-{size}.json"
     vcrpy_path = workdir / f"vcrpy-{size}.yaml"
     write_plugin_cassette(plugin_path, size)
@@ -278,33 +292,36 @@ def measure_size(
     cassette_client = anthropic.Anthropic(api_key=API_KEY, base_url=BASE_URL, max_retries=0)
     floor = floor_client(size)
     wanted = {"plugin": calls, "vcrpy": vcrpy_calls, "floor": calls}
-    blocks: dict[str, list[Block]] = {v: [] for v in VARIANTS}
-    # A warm-up round, not counted: imports, first-use caches, the SDK's lazy setup.
-    for variant in VARIANTS:
-        _run(
-            variant,
-            _batches(rng, size, min(3, size)),
-            plugin_path,
-            vcrpy_path,
-            cassette_client,
-            floor,
-        )
-    for _ in range(rounds):
-        order = list(VARIANTS)
+    per_round: list[dict[str, Block]] = []
+    if warm_up:
+        # Not counted: imports, first-use caches, the SDK's lazy setup.
+        for variant in VARIANTS:
+            batches = _batches(rng, size, min(3, size))
+            _run(variant, batches, plugin_path, vcrpy_path, cassette_client, floor)
+    for index in range(rounds):
+        order = [v for v in VARIANTS if v != "vcrpy" or index < vcrpy_rounds]
         rng.shuffle(order)
+        blocks = {}
         for variant in order:
             batches = _batches(rng, size, wanted[variant])
-            blocks[variant].append(
-                _run(variant, batches, plugin_path, vcrpy_path, cassette_client, floor)
+            gc.collect()  # the previous block's garbage is not this block's cost
+            blocks[variant] = _run(
+                variant, batches, plugin_path, vcrpy_path, cassette_client, floor
             )
-    floor_times = [b.per_call for b in blocks["floor"]]
+        per_round.append(blocks)
+
+    def runs(variant: str) -> list[dict[str, Block]]:
+        return [r for r in per_round if variant in r]
+
     return SizeResult(
         size=size,
-        per_call={v: median([b.per_call for b in blocks[v]]) for v in VARIANTS},
-        load={v: median([s for b in blocks[v] for s in b.load_seconds]) for v in VARIANTS},
+        per_call={v: median([r[v].per_call for r in runs(v)]) for v in VARIANTS},
+        load={v: median([s for r in runs(v) for s in r[v].load_seconds]) for v in VARIANTS},
         calls_per_round=wanted,
+        rounds={v: len(runs(v)) for v in VARIANTS},
         vs_floor={
-            v: Ratio.of([b.per_call for b in blocks[v]], floor_times) for v in ("plugin", "vcrpy")
+            v: Ratio.of([r[v].per_call for r in runs(v)], [r["floor"].per_call for r in runs(v)])
+            for v in ("plugin", "vcrpy")
         },
     )
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from .gates import GateRule
 from .patterns import PatternSpec, Registry, SpecError
+from .records import ItemResult
 from .runner import Thresholds
 
 MARKER_KEYWORDS = (
@@ -59,6 +61,17 @@ def record_mode(text: str) -> str:
             f"{text!r} is not a record mode; allowed: {', '.join(RECORD_MODES)}"
         )
     return text
+
+
+def alpha_value(text: str) -> float:
+    """A significance level in (0, 0.5) (argparse ``type=``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: use a number in (0, 0.5)")
+    return value
 
 
 def integer(text: str) -> int:
@@ -143,6 +156,45 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write one JSON line per call (provenance trace). Default: %(default)r",
     )
+    group.addoption(
+        "--patterns-save",
+        dest="agentpatterns_save",
+        default=None,
+        metavar="PATH",
+        help="save this run (JSON, every item and repetition) for later comparisons. "
+        "Default: %(default)r",
+    )
+    group.addoption(
+        "--patterns-baseline",
+        dest="agentpatterns_baseline",
+        default=None,
+        metavar="PATH",
+        help="compare this run against a saved run and evaluate the gates. Default: %(default)r",
+    )
+    group.addoption(
+        "--patterns-fail-on",
+        dest="agentpatterns_fail_on",
+        default=None,
+        metavar="RULES",
+        help="gates against the baseline run, e.g. accuracy:-0.05,latency_p95:+20%%,cost:+10%%. "
+        "Default: %(default)r",
+    )
+    group.addoption(
+        "--patterns-alpha",
+        dest="agentpatterns_alpha",
+        type=alpha_value,
+        default=None,
+        metavar="A",
+        help="significance level of comparisons and gates. Default: %(default)r (0.05)",
+    )
+    group.addoption(
+        "--patterns-markdown",
+        dest="agentpatterns_markdown",
+        default=None,
+        metavar="PATH",
+        help="write the summary as Markdown (e.g. $GITHUB_STEP_SUMMARY). Default: %(default)r",
+    )
+    parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
     parser.addini("agentpatterns_patterns", "patterns to run (as --patterns)", default="")
     parser.addini("agentpatterns_repeat", "repetitions per item (as --patterns-repeat)", default="")
     parser.addini("agentpatterns_record", "cassette record mode (as --patterns-record)", default="")
@@ -179,6 +231,12 @@ class Settings:
     cassette_dir: Path | None
     budget: float | None
     trace_path: Path | None
+    alpha: float = 0.05
+    markdown_path: Path | None = None
+    save_path: Path | None = None
+    baseline_path: Path | None = None
+    baseline: tuple[ItemResult, ...] | None = None
+    rules: tuple[GateRule, ...] = ()
 
 
 def _from_ini(config: pytest.Config, key: str, parse: Callable[[str], Any]) -> Any:
@@ -220,7 +278,51 @@ def load_settings(config: pytest.Config, registry: Registry) -> Settings:
         if config.getoption("agentpatterns_budget") is not None
         else _from_ini(config, "agentpatterns_budget", non_negative_float),
         trace_path=Path(trace) if (trace := config.getoption("agentpatterns_trace")) else None,
+        alpha=config.getoption("agentpatterns_alpha") or 0.05,
+        markdown_path=_opt_path(config.getoption("agentpatterns_markdown")),
+        **_gate_settings(config),
     )
+
+
+def _opt_path(text: str | None) -> Path | None:
+    return Path(text) if text else None
+
+
+def _gate_settings(config: pytest.Config) -> dict[str, Any]:
+    from .gates import parse_rules
+    from .report import load_run
+
+    cli_rules = config.getoption("agentpatterns_fail_on")
+    text = cli_rules if cli_rules is not None else str(config.getini("agentpatterns_fail_on"))
+    where = "--patterns-fail-on" if cli_rules is not None else "ini agentpatterns_fail_on"
+    try:
+        rules = parse_rules(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{where}={text!r}: {exc}") from None
+    baseline_path = _opt_path(config.getoption("agentpatterns_baseline"))
+    save_path = _opt_path(config.getoption("agentpatterns_save"))
+    if cli_rules and baseline_path is None:
+        raise pytest.UsageError(
+            "--patterns-fail-on needs --patterns-baseline=PATH: gates compare this run "
+            "against a saved one (save one with --patterns-save=PATH)"
+        )
+    if baseline_path and save_path and baseline_path.resolve() == save_path.resolve():
+        raise pytest.UsageError(
+            f"--patterns-save={save_path} would overwrite the baseline this run is compared "
+            "against; save to another path and replace the baseline once the run is accepted"
+        )
+    baseline = None
+    if baseline_path is not None and not hasattr(config, "workerinput"):
+        try:
+            baseline = tuple(load_run(baseline_path))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--patterns-baseline: {exc}") from None
+    return {
+        "save_path": save_path,
+        "baseline_path": baseline_path,
+        "baseline": baseline,
+        "rules": rules,
+    }
 
 
 def _path(config: pytest.Config, text: str | None) -> Path | None:

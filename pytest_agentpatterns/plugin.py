@@ -21,7 +21,7 @@ METER = pytest.StashKey[transport.Meter]()
 REGISTRY = pytest.StashKey[Registry]()
 SETTINGS = pytest.StashKey[options.Settings]()
 RESULTS = pytest.StashKey[list[ItemResult]]()
-PLAN = pytest.StashKey[ItemPlan]()
+SUMMARY = pytest.StashKey[str]()
 PROPERTY = "agentpatterns"
 
 
@@ -202,16 +202,46 @@ def _is_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if not _is_controller(config):
         return
     settings = config.stash[SETTINGS]
     results = config.stash[RESULTS]
-    from .report import build_report, trace_lines, write_atomic, write_json
+    if not results and settings.baseline is None:
+        return
+    from .analysis import analyse, evaluate_gates
+    from .report import build_report, trace_lines, unpriced_models, write_atomic, write_json
+    from .table import render
 
+    analyses = analyse(results, seed=settings.seed, alpha=settings.alpha)
+    gate_results = []
+    if settings.baseline is not None and settings.rules:
+        gate_results = evaluate_gates(
+            settings.rules, results, settings.baseline, alpha=settings.alpha, seed=settings.seed
+        )
+        if any(g.verdict == "fail" for g in gate_results):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    notes = [
+        f"warning: no price for model {model!r}: its tokens are counted, its cost is n/a. "
+        "Price it with the agentpatterns_prices ini option."
+        for model in unpriced_models(results)
+    ]
+    if settings.baseline is not None and not settings.rules:
+        notes.append("note: --patterns-baseline given without gates (--patterns-fail-on).")
+    if settings.rules and settings.baseline is None:
+        notes.append("note: gates are configured but not evaluated: no --patterns-baseline.")
+    config.stash[SUMMARY] = render(analyses, gate_results, notes) if analyses else "\n".join(notes)
+    document = build_report(results, settings, analyses, gate_results)
     if settings.json_path is not None:
-        write_json(settings.json_path, build_report(results, settings))
+        write_json(settings.json_path, document)
+    if settings.save_path is not None:
+        write_json(settings.save_path, document)
+    if settings.markdown_path is not None:
+        text = render(analyses, gate_results, notes, tablefmt="github")
+        with open(settings.markdown_path, "a", encoding="utf-8") as handle:
+            handle.write(text)
     if settings.trace_path is not None:
         lines = trace_lines(results)
         write_atomic(settings.trace_path, "".join(line + "\n" for line in lines))
@@ -220,20 +250,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    if not _is_controller(config):
+    summary = config.stash.get(SUMMARY, None)
+    if not summary:
         return
-    results = [r for r in config.stash[RESULTS] if r.skipped is None]
-    if not results:
-        return
-    from .table import render_summary
-
-    from .report import unpriced_models
-
     terminalreporter.write_sep("=", "agentpatterns summary")
-    terminalreporter.write_line(render_summary(results))
-    for model in unpriced_models(results):
-        terminalreporter.write_line(
-            f"warning: no price for model {model!r}: its tokens are counted, its cost is n/a. "
-            "Price it with the agentpatterns_prices ini option.",
-            yellow=True,
-        )
+    terminalreporter.write_line(summary)

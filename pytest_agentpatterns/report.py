@@ -7,6 +7,7 @@ remove or change one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable
@@ -14,27 +15,101 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from . import gates
+from .analysis import TestAnalysis
 from .metrics import all_figures
 from .records import ItemResult
 
 SCHEMA_VERSION = 1
+KIND = "pytest-agentpatterns-report"
 
 
-def build_report(results: Iterable[ItemResult], settings: Any) -> dict[str, Any]:
-    """The report as plain data: run settings, per-(test, pattern) figures, items."""
+def _analysis(t: TestAnalysis) -> dict[str, Any]:
+    return {
+        "test": t.test,
+        "baseline_pattern": t.baseline,
+        "recommendation": None
+        if t.recommendation is None
+        else {"pattern": t.recommendation.pattern, "reason": t.recommendation.reason},
+        "patterns": [
+            {
+                "pattern": p.figures.pattern,
+                "pareto": p.pareto,
+                "summary": asdict(p.summary),
+                "comparisons": [asdict(c) for c in p.comparisons],
+            }
+            for p in t.patterns
+        ],
+    }
+
+
+def _gate(g: gates.GateResult) -> dict[str, Any]:
+    data = asdict(g)
+    data["rule"] = str(g.rule)
+    return data
+
+
+def build_report(
+    results: Iterable[ItemResult],
+    settings: Any,
+    analyses: Iterable[TestAnalysis] = (),
+    gate_results: Iterable[gates.GateResult] = (),
+) -> dict[str, Any]:
+    """The report as plain data: settings, figures, analysis, gates and every item.
+
+    The same document is what ``--patterns-save`` writes and ``--patterns-baseline`` reads.
+    """
     results = sorted(results, key=lambda r: r.nodeid)
     return {
+        "kind": KIND,
         "schema_version": SCHEMA_VERSION,
         "plugin": "pytest-agentpatterns",
         "seed": settings.seed,
+        "alpha": settings.alpha,
         "summary": [asdict(f) for f in all_figures(results)],
+        "analysis": [_analysis(t) for t in analyses],
+        "gates": [_gate(g) for g in gate_results],
         "items": [r.to_dict() for r in results],
     }
 
 
+def load_run(path: Path) -> list[ItemResult]:
+    """The items of a saved run; ``ValueError`` naming the file and what is wrong."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"baseline file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"baseline file {path} is unreadable: {exc}") from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise ValueError(
+            f"baseline file {path} is not a run saved by --patterns-save or --patterns-json"
+        )
+    if data.get("schema_version", 0) > SCHEMA_VERSION:
+        raise ValueError(
+            f"baseline file {path} has schema_version {data['schema_version']}; this plugin "
+            f"reads up to {SCHEMA_VERSION}: upgrade pytest-agentpatterns"
+        )
+    try:
+        return [ItemResult.from_dict(item) for item in data["items"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"baseline file {path} has a malformed item: {exc!r}") from None
+
+
 def dumps(report: dict[str, Any]) -> str:
     """Stable text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return json.dumps(_finite(report), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinities or NaN: an unbounded or undefined number is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def write_atomic(path: Path, text: str) -> None:
