@@ -103,7 +103,7 @@ def analyse(
                 for p in patterns
             }
         )
-        recommendation = stats.recommend(
+        recommendation = None if len(patterns) < 2 else stats.recommend(
             {key.pattern: _known(by_case(items, "accuracy")) for key, items in members},
             {p.figures.pattern: p.figures.cost_per_run for p in patterns},
             {p.figures.pattern: p.figures.latency_p50 for p in patterns},

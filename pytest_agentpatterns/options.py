@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,15 @@ class Settings:
     baseline_path: Path | None = None
     baseline: tuple[ItemResult, ...] | None = None
     rules: tuple[GateRule, ...] = ()
+    ledger: Path | None = None
+
+    def for_workers(self) -> dict[str, Any]:
+        """What every xdist worker must share with the controller (JSON-safe)."""
+        return {
+            "seed": self.seed,
+            "record_mode": self.record_mode,
+            "ledger": str(self.ledger) if self.ledger else None,
+        }
 
 
 def _from_ini(config: pytest.Config, key: str, parse: Callable[[str], Any]) -> Any:
@@ -250,7 +260,25 @@ def _from_ini(config: pytest.Config, key: str, parse: Callable[[str], Any]) -> A
 
 
 def load_settings(config: pytest.Config, registry: Registry) -> Settings:
-    """Read and validate options and ini keys; raise ``pytest.UsageError`` on bad values."""
+    """Read and validate options and ini keys; raise ``pytest.UsageError`` on bad values.
+
+    On an xdist worker, the run-wide values come from the controller (``workerinput``).
+    """
+    settings = _load_settings(config, registry)
+    shared = getattr(config, "workerinput", {}).get("agentpatterns")
+    if shared:
+        ledger = Path(shared["ledger"]) if shared["ledger"] else None
+        settings = replace(
+            settings, seed=shared["seed"], record_mode=shared["record_mode"], ledger=ledger
+        )
+    elif settings.budget is not None:
+        fd, name = tempfile.mkstemp(prefix="agentpatterns-budget-", suffix=".txt")
+        os.close(fd)
+        settings = replace(settings, ledger=Path(name))
+    return settings
+
+
+def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
     cli_patterns = config.getoption("agentpatterns_patterns")
     try:
         patterns = registry.parse(cli_patterns) if cli_patterns is not None else None

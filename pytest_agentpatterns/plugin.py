@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from . import options, transport
+from .budget import Ledger
 from .fixture import Agent
 from .patterns import PatternSpec, Registry, builtin_registry
 from .execution import RepetitionState
@@ -51,11 +52,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(
         _ResultsCollector(config.stash[RESULTS]), "agentpatterns-results"
     )
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
+
+
+class _XdistHooks:
+    """Hands run-wide settings (seed, record mode, budget ledger) to every worker."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["agentpatterns"] = self.config.stash[SETTINGS].for_workers()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if METER in config.stash:
         transport.uninstall()
+    settings = config.stash.get(SETTINGS, None)
+    if settings is not None and settings.ledger is not None and _is_controller(config):
+        settings.ledger.unlink(missing_ok=True)
 
 
 def _meter(config: pytest.Config) -> transport.Meter:
@@ -67,7 +83,10 @@ def _meter(config: pytest.Config) -> transport.Meter:
         raise pytest.UsageError(f"ini agentpatterns_prices: {exc}") from None
     config.hook.pytest_agentpatterns_prices(prices=overrides)
     table = load_default_prices().with_overrides(overrides)
-    return transport.Meter(cost_of=table.cost, budget=config.stash[SETTINGS].budget)
+    settings = config.stash[SETTINGS]
+    return transport.Meter(
+        cost_of=table.cost, budget=settings.budget, ledger=Ledger(settings.ledger)
+    )
 
 
 def _marker(node: pytest.Function | Any, config: pytest.Config) -> options.MarkerSettings:

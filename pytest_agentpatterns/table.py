@@ -169,6 +169,6 @@ def render(
         parts.append(tabulate(gate_rows(gate_results), headers=GATE_HEADERS, tablefmt=tablefmt))
         for g in gate_results:
             if g.verdict == "fail":
-                parts.append(f"FAILED gate: {g.message}")
+                parts.append(f"FAILED gate {g.rule} for {g.test} [{g.pattern}]: {g.message}")
     parts.extend(notes)
     return "\n\n".join(parts) + "\n"

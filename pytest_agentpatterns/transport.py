@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .budget import Ledger
 from .execution import CallSite, current_site
 from .records import Address, CallRecord
 from .usage import Usage, usage_from_response
@@ -57,28 +58,26 @@ def current_call() -> CallInfo | None:
 
 @dataclass
 class Meter:
-    """Prices calls and keeps the live-spend budget of this process."""
+    """Prices calls and keeps the live-spend budget (see :mod:`.budget`)."""
 
     cost_of: Callable[[Usage | None], float | None]
     budget: float | None = None
-    spent: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    ledger: Ledger = field(default_factory=Ledger)
 
     def check_budget(self, address: Address) -> None:
         if self.budget is None:
             return
-        with self._lock:
-            if self.spent >= self.budget:
-                raise BudgetExceeded(
-                    f"--patterns-budget: ${self.spent:.4f} of ${self.budget:g} already spent on "
-                    f"live calls; call {address} was not made. Raise the budget or replay from "
-                    "cassettes."
-                )
+        spent = self.ledger.spent()
+        if spent >= self.budget:
+            raise BudgetExceeded(
+                f"--patterns-budget: ${spent:.4f} of ${self.budget:g} already spent on "
+                f"live calls; call {address} was not made. Raise the budget or replay from "
+                "cassettes."
+            )
 
     def charge(self, cost: float | None) -> None:
-        if cost is not None:
-            with self._lock:
-                self.spent += cost
+        if cost is not None and self.budget is not None:
+            self.ledger.charge(cost)
 
 
 class _Call:
