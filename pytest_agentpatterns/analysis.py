@@ -98,18 +98,25 @@ def analyse(
             patterns.append(PatternAnalysis(figures(key, items), summary, False, comparisons))
         front = stats.pareto_front(
             {
-                p.figures.pattern: (p.summary.accuracy or 0.0, p.figures.cost_per_run,
-                                    p.figures.latency_p50 or 0.0)
+                p.figures.pattern: (
+                    p.summary.accuracy or 0.0,
+                    p.figures.cost_per_run,
+                    p.figures.latency_p50 or 0.0,
+                )
                 for p in patterns
             }
         )
-        recommendation = None if len(patterns) < 2 else stats.recommend(
-            {key.pattern: _known(by_case(items, "accuracy")) for key, items in members},
-            {p.figures.pattern: p.figures.cost_per_run for p in patterns},
-            {p.figures.pattern: p.figures.latency_p50 for p in patterns},
-            alpha=alpha,
-            seed=seed,
-            n_resamples=n_resamples,
+        recommendation = (
+            None
+            if len(patterns) < 2
+            else stats.recommend(
+                {key.pattern: _known(by_case(items, "accuracy")) for key, items in members},
+                {p.figures.pattern: p.figures.cost_per_run for p in patterns},
+                {p.figures.pattern: p.figures.latency_p50 for p in patterns},
+                alpha=alpha,
+                seed=seed,
+                n_resamples=n_resamples,
+            )
         )
         drafts.append(
             TestAnalysis(
@@ -129,23 +136,31 @@ def _compare(
     alpha: float,
     n_resamples: int,
 ) -> tuple[stats.Comparison, ...]:
-    common = {"seed": seed, "alpha": alpha, "n_resamples": n_resamples}
-    return (
-        stats.compare_accuracy(
-            _known(by_case(base, "accuracy")), _known(by_case(items, "accuracy")), **common
-        ),
-        stats.compare_ratio(
-            "latency_p50", by_case(base, "latency"), by_case(items, "latency"),
-            statistic="p50", **common,
-        ),
-        stats.compare_ratio(
-            "latency_p95", by_case(base, "latency"), by_case(items, "latency"),
-            statistic="p95", **common,
-        ),
-        stats.compare_ratio(
-            "cost", by_case(base, "cost"), by_case(items, "cost"), statistic="mean", **common
-        ),
+    accuracy = stats.compare_accuracy(
+        _known(by_case(base, "accuracy")),
+        _known(by_case(items, "accuracy")),
+        seed=seed,
+        alpha=alpha,
+        n_resamples=n_resamples,
     )
+    measures: tuple[tuple[str, str, stats.Statistic], ...] = (
+        ("latency_p50", "latency", "p50"),
+        ("latency_p95", "latency", "p95"),
+        ("cost", "cost", "mean"),
+    )
+    ratios = tuple(
+        stats.compare_ratio(
+            name,
+            by_case(base, metric),
+            by_case(items, metric),
+            statistic=statistic,
+            seed=seed,
+            alpha=alpha,
+            n_resamples=n_resamples,
+        )
+        for name, metric, statistic in measures
+    )
+    return (accuracy, *ratios)
 
 
 def _holm(drafts: list[TestAnalysis], alpha: float) -> list[TestAnalysis]:
@@ -154,8 +169,7 @@ def _holm(drafts: list[TestAnalysis], alpha: float) -> list[TestAnalysis]:
     out = []
     for t in drafts:
         patterns = tuple(
-            replace(p, comparisons=tuple(next(adjusted) for _ in p.comparisons))
-            for p in t.patterns
+            replace(p, comparisons=tuple(next(adjusted) for _ in p.comparisons)) for p in t.patterns
         )
         out.append(replace(t, patterns=patterns))
     return out

@@ -152,7 +152,7 @@ def _diff(a: Any, b: Any, path: str = "body") -> Iterator[str]:
             if a.get(k) != b.get(k):
                 yield from _diff(a.get(k), b.get(k), f"{path}.{k}")
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             if x != y:
                 yield from _diff(x, y, f"{path}[{i}]")
     else:
@@ -325,8 +325,10 @@ class PatternCassette(Cassette):  # type: ignore[misc]
             stored = _key(self.data[same_address[0]][0])
             changes = []
             if stored.method != key.method or stored.uri != key.uri:
-                changes.append(f"request line: recorded {stored.method} {stored.uri}, "
-                               f"now {key.method} {key.uri}")
+                changes.append(
+                    f"request line: recorded {stored.method} {stored.uri}, "
+                    f"now {key.method} {key.uri}"
+                )
             try:
                 changes.extend(_diff(json.loads(key.body), json.loads(stored.body)))
             except ValueError:
@@ -351,9 +353,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
     def _rerecorded_interactions(self) -> list[tuple[Request, dict[str, Any]]]:
         recorded = self.data[self._loaded_count :]
         fresh = {_key(r).address for r, _ in recorded}
-        kept = [
-            (r, s) for r, s in self.data[: self._loaded_count] if _key(r).address not in fresh
-        ]
+        kept = [(r, s) for r, s in self.data[: self._loaded_count] if _key(r).address not in fresh]
         return sorted(kept + list(recorded), key=lambda pair: _sort_key(pair[0]))
 
     def _as_dict(self) -> dict[str, list[Any]]:

@@ -49,7 +49,7 @@ class Branch:
     ordinals: Counter[str] = field(default_factory=Counter)
 
     def child(self, label: str) -> Branch:
-        return Branch(self.path + (label,))
+        return Branch((*self.path, label))
 
 
 class RepetitionState:
@@ -199,9 +199,7 @@ class Flow:
         finally:
             _SITE.reset(token)
 
-    async def fork(
-        self, label: str, n: int, body: Callable[[int], Awaitable[T]]
-    ) -> list[T]:
+    async def fork(self, label: str, n: int, body: Callable[[int], Awaitable[T]]) -> list[T]:
         """Run ``body(i)`` for i in range(n) at once, in branches ``label[i]``.
 
         Results come back in branch order, never completion order.
@@ -240,9 +238,11 @@ class Flow:
             return await self.propose()
         prev: Any = None
         for i, step in enumerate(self.task.steps):
-            prev = await self.within(
-                f"steps[{i}]", lambda step=step, prev=prev: self.call("step", step, self.input, prev)
-            )
+
+            async def run_step(step: Callable[..., Any] = step, prev: Any = prev) -> Any:
+                return await self.call("step", step, self.input, prev)
+
+            prev = await self.within(f"steps[{i}]", run_step)
         return prev
 
     async def verify(self, output: Any) -> Any:
@@ -305,8 +305,8 @@ def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
         def finish(task: asyncio.Task[T]) -> None:
             if task.cancelled():
                 done.cancel()
-            elif task.exception() is not None:
-                done.set_exception(task.exception())  # type: ignore[arg-type]
+            elif (error := task.exception()) is not None:
+                done.set_exception(error)
             else:
                 done.set_result(task.result())
 

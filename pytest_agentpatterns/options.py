@@ -10,7 +10,7 @@ import argparse
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +202,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "agentpatterns_cassette_dir", "cassette directory (as --patterns-cassette-dir)", default=""
     )
-    parser.addini("agentpatterns_budget", "live-spend budget in USD (as --patterns-budget)", default="")
+    parser.addini(
+        "agentpatterns_budget", "live-spend budget in USD (as --patterns-budget)", default=""
+    )
     parser.addini(
         "agentpatterns_prices",
         "price overrides, one per line: MODEL = input:USD output:USD [cache_write:USD] "
@@ -365,7 +367,7 @@ class MarkerSettings:
 
     patterns: tuple[PatternSpec, ...] | None = None
     repeat: int | None = None
-    thresholds: Thresholds = Thresholds()
+    thresholds: Thresholds = field(default_factory=Thresholds)
     baseline_pattern: str | None = None
 
 

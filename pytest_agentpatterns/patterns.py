@@ -55,11 +55,7 @@ class Pattern:
     def missing_roles(self, task: Any, params: Mapping[str, Any]) -> tuple[str, ...]:
         """The roles this pattern needs that ``task`` lacks."""
         missing = [role for role in self.requires if not task.has(role)]
-        if (
-            "aggregate" in self.requires
-            and task.aggregate == "best"
-            and not task.has("verify")
-        ):
+        if "aggregate" in self.requires and task.aggregate == "best" and not task.has("verify"):
             missing.append("verify")
         return tuple(dict.fromkeys(missing))
 
@@ -124,23 +120,17 @@ class Registry:
 
     def builtin_specs(self) -> tuple[PatternSpec, ...]:
         """What ``--patterns=all`` means: every built-in pattern with its defaults."""
-        return tuple(
-            self.canonical(p.name, {}) for p in self.patterns.values() if p.builtin
-        )
+        return tuple(self.canonical(p.name, {}) for p in self.patterns.values() if p.builtin)
 
     def canonical(self, name: str, given: Mapping[str, str | int | float]) -> PatternSpec:
         """Validate parameters and fill in defaults, in declaration order."""
         if name not in self.patterns:
-            raise SpecError(
-                f"unknown pattern {name!r}; allowed: {self.allowed()}"
-            )
+            raise SpecError(f"unknown pattern {name!r}; allowed: {self.allowed()}")
         pattern = self.patterns[name]
         unknown = [k for k in given if k not in pattern.params]
         if unknown:
             allowed = ", ".join(pattern.params) or "none"
-            raise SpecError(
-                f"pattern {name!r} has no parameter {unknown[0]!r}; allowed: {allowed}"
-            )
+            raise SpecError(f"pattern {name!r} has no parameter {unknown[0]!r}; allowed: {allowed}")
         values: list[tuple[str, int | float]] = []
         for key, param in pattern.params.items():
             raw = given.get(key, param.default)
@@ -247,7 +237,11 @@ async def hybrid(flow: Flow) -> Any:
     outputs = await flow.fork("hybrid", int(flow.params["n"]), lambda _: flow.propose())
     ranked = [group[0] for group in rank_by_votes(outputs)]
     for k, candidate in enumerate(ranked):
-        verdict = await flow.within(f"verify[{k}]", lambda c=candidate: flow.verify(c))
+
+        async def check(candidate: Any = candidate) -> Any:
+            return await flow.verify(candidate)
+
+        verdict = await flow.within(f"verify[{k}]", check)
         if verdict.ok:
             flow.state.verified = True
             return candidate
@@ -271,7 +265,7 @@ async def loop(flow: Flow) -> Any:
     feedback: Any = None
     for i in range(int(flow.params["max_iters"])):
 
-        async def iteration(i: int = i) -> Any:
+        async def iteration(i: int = i, feedback: Any = feedback) -> Any:
             nonlocal output
             if i == 0:
                 output = await flow.propose()

@@ -12,9 +12,9 @@ import pytest
 
 from . import options, transport
 from .budget import Ledger
+from .execution import RepetitionState
 from .fixture import Agent
 from .patterns import PatternSpec, Registry, builtin_registry
-from .execution import RepetitionState
 from .records import ItemResult
 from .runner import ItemPlan, run_item
 
@@ -49,9 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[METER] = _meter(config)
     transport.install()
-    config.pluginmanager.register(
-        _ResultsCollector(config.stash[RESULTS]), "agentpatterns-results"
-    )
+    config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
 
@@ -137,7 +135,8 @@ def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
 def _plan(item: pytest.Function) -> ItemPlan:
     settings = item.config.stash[SETTINGS]
     marker = _marker(item, item.config)
-    spec: PatternSpec = item.callspec.params["agent_pattern"]
+    spec = item.callspec.params["agent_pattern"]
+    assert isinstance(spec, PatternSpec)
     all_specs = settings.patterns or marker.patterns or settings.ini_patterns or (spec,)
     ids = [s.id for s in all_specs]
     baseline = marker.baseline_pattern or ("single" if "single" in ids else ids[0])

@@ -83,7 +83,12 @@ def run_item(
             body()
         except MissingRole as exc:
             result = ItemResult(
-                plan.nodeid, plan.test, plan.case, plan.pattern, (), plan.baseline_pattern,
+                plan.nodeid,
+                plan.test,
+                plan.case,
+                plan.pattern,
+                (),
+                plan.baseline_pattern,
                 skipped=str(exc),
             )
             return ItemOutcome(result)

@@ -172,7 +172,7 @@ def _tee_sync(call: _Call, response: Any, module: Any) -> None:
     inner = response.stream
     chunks: list[bytes] = []
 
-    class Tee(module.SyncByteStream):  # type: ignore[misc,name-defined]
+    class Tee(module.SyncByteStream):  # type: ignore[misc]
         def __iter__(self) -> Iterator[bytes]:
             for chunk in inner:
                 chunks.append(chunk)
@@ -194,7 +194,7 @@ def _tee_async(call: _Call, response: Any, module: Any) -> None:
     inner = response.stream
     chunks: list[bytes] = []
 
-    class Tee(module.AsyncByteStream):  # type: ignore[misc,name-defined]
+    class Tee(module.AsyncByteStream):  # type: ignore[misc]
         async def __aiter__(self) -> AsyncIterator[bytes]:
             async for chunk in inner:
                 chunks.append(chunk)

@@ -158,7 +158,7 @@ def test_latency(agent, outputs):
 
     recorded, replayed = latencies(live), latencies(replay)
     for pattern in recorded:
-        for before, after in zip(recorded[pattern], replayed[pattern]):
+        for before, after in zip(recorded[pattern], replayed[pattern], strict=True):
             assert after == pytest.approx(before, rel=0.02)
     # Parallel branches overlap; the chain's two steps add up.
     assert replayed["sequential"][0] > 1.5 * replayed["parallel(n=4)"][0]

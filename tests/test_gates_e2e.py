@@ -80,8 +80,12 @@ def test_markdown_report_has_the_same_numbers(pytester: pytest.Pytester) -> None
     pytester.makepyfile(MODULE)
     md = pytester.path / "summary.md"
     path = pytester.path / "r.json"
-    _run(pytester, f"--patterns-markdown={md}", f"--patterns-json={path}",
-         "--patterns=single,parallel(n=2)")
+    _run(
+        pytester,
+        f"--patterns-markdown={md}",
+        f"--patterns-json={path}",
+        "--patterns=single,parallel(n=2)",
+    )
     text = md.read_text()
     assert text.startswith("## agentpatterns summary")
     assert "| test" in text and "parallel(n=2) vs single" in text
@@ -89,19 +93,31 @@ def test_markdown_report_has_the_same_numbers(pytester: pytest.Pytester) -> None
     [parallel] = [p for p in data["analysis"][0]["patterns"] if p["pattern"] == "parallel(n=2)"]
     assert f"{parallel['summary']['accuracy']:.3f}" in text
     assert {c["metric"] for c in parallel["comparisons"]} == {
-        "accuracy", "latency_p50", "latency_p95", "cost"
+        "accuracy",
+        "latency_p50",
+        "latency_p95",
+        "cost",
     }
 
 
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--patterns-fail-on=accuracy:x", "--patterns-baseline=b.json"], "*--patterns-fail-on='accuracy:x'*"),
+        (
+            ["--patterns-fail-on=accuracy:x", "--patterns-baseline=b.json"],
+            "*--patterns-fail-on='accuracy:x'*",
+        ),
         (["--patterns-fail-on=latency_p95:+20"], "*--patterns-fail-on*"),
-        (["--patterns-fail-on=accuracy:-0.05"], "*--patterns-fail-on needs --patterns-baseline=PATH*"),
+        (
+            ["--patterns-fail-on=accuracy:-0.05"],
+            "*--patterns-fail-on needs --patterns-baseline=PATH*",
+        ),
         (["--patterns-baseline=missing.json"], "*baseline file missing.json does not exist*"),
         (["--patterns-baseline=bad.json"], "*baseline file bad.json is unreadable*"),
-        (["--patterns-baseline=b.json", "--patterns-save=b.json"], "*would overwrite the baseline*"),
+        (
+            ["--patterns-baseline=b.json", "--patterns-save=b.json"],
+            "*would overwrite the baseline*",
+        ),
         (["--patterns-alpha=0.7"], "*'0.7' is not allowed: use a number in (0, 0.5)*"),
     ],
 )
@@ -122,10 +138,26 @@ def test_saved_run_round_trips(tmp_path: Path) -> None:
     from pytest_agentpatterns.records import Address, CallRecord, ItemResult, Repetition
     from pytest_agentpatterns.report import KIND, dumps, load_run
 
-    call = CallRecord(Address(0, ("parallel[1]",), "propose", 0), "POST", "http://h/v1/messages",
-                      200, 0.25, "sim-fast", 10, 5, 0, 0, 1e-6)
-    item = ItemResult("t.py::test_x[a-single]", "t.py::test_x", "a", "single",
-                      (Repetition(0, "correct", 0.3, calls=(call,)),))
+    call = CallRecord(
+        Address(0, ("parallel[1]",), "propose", 0),
+        "POST",
+        "http://h/v1/messages",
+        200,
+        0.25,
+        "sim-fast",
+        10,
+        5,
+        0,
+        0,
+        1e-6,
+    )
+    item = ItemResult(
+        "t.py::test_x[a-single]",
+        "t.py::test_x",
+        "a",
+        "single",
+        (Repetition(0, "correct", 0.3, calls=(call,)),),
+    )
     path = tmp_path / "run.json"
     path.write_text(dumps({"kind": KIND, "schema_version": 1, "items": [item.to_dict()]}))
     assert load_run(path) == [item]

@@ -43,8 +43,9 @@ def test_other_module_item(agent):
 def recorded(pytester: pytest.Pytester, sim_env: Simulator) -> pytest.Pytester:
     """The module, recorded once against the simulator under xdist (-n 2)."""
     pytester.makepyfile(MODULE)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2",
-                                           "--patterns-record=once")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--patterns-record=once"
+    )
     result.assert_outcomes(passed=13)
     return pytester
 
@@ -69,12 +70,18 @@ def test_reports_identical_with_and_without_xdist(recorded: pytest.Pytester) -> 
     reports = {}
     for name, args in runs.items():
         path = pytester.path / f"{name}.json"
-        extra = [f"--patterns-save={baseline}"] if name == "n0" else [
-            f"--patterns-baseline={baseline}", "--patterns-fail-on=accuracy:-0.05,calls:+0%"
-        ]
+        extra = (
+            [f"--patterns-save={baseline}"]
+            if name == "n0"
+            else [f"--patterns-baseline={baseline}", "--patterns-fail-on=accuracy:-0.05,calls:+0%"]
+        )
         result = pytester.runpytest_subprocess(
-            "-p", "no:cacheprovider", "--patterns-record=none", f"--patterns-json={path}",
-            *args, *extra,
+            "-p",
+            "no:cacheprovider",
+            "--patterns-record=none",
+            f"--patterns-json={path}",
+            *args,
+            *extra,
         )
         result.assert_outcomes(passed=13)
         assert result.stdout.str().count("agentpatterns summary") == 1
@@ -86,9 +93,7 @@ def test_reports_identical_with_and_without_xdist(recorded: pytest.Pytester) -> 
     assert len(set(reports.values())) == 1
 
 
-def test_budget_is_one_budget_across_workers(
-    pytester: pytest.Pytester, sim_env: Simulator
-) -> None:
+def test_budget_is_one_budget_across_workers(pytester: pytest.Pytester, sim_env: Simulator) -> None:
     # Every call costs exactly its input tokens in dollars, so the budget counts calls.
     pytester.makeini("[pytest]\nagentpatterns_prices =\n    sim-fast = input:1000000 output:0\n")
     pytester.makepyfile(
@@ -100,17 +105,31 @@ def test_one_call(agent, case):
 """
     )
     probe = pytester.path / "probe.json"
-    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--patterns-record=all",
-                                  f"--patterns-json={probe}", "-k", "test_one_call and 0")
+    pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--patterns-record=all",
+        f"--patterns-json={probe}",
+        "-k",
+        "test_one_call and 0",
+    )
     cost = json.loads(probe.read_text())["summary"][0]["cost_per_run"]
     path = pytester.path / "r.json"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--patterns-record=all", "-n", "2",
-        f"--patterns-budget={4.5 * cost}", f"--patterns-json={path}",
+        "-p",
+        "no:cacheprovider",
+        "--patterns-record=all",
+        "-n",
+        "2",
+        f"--patterns-budget={4.5 * cost}",
+        f"--patterns-json={path}",
     )
     made = sum(
-        1 for i in json.loads(path.read_text())["items"]
-        for r in i["repetitions"] for c in r["calls"] if c["status"] == 200
+        1
+        for i in json.loads(path.read_text())["items"]
+        for r in i["repetitions"]
+        for c in r["calls"]
+        if c["status"] == 200
     )
     # One shared budget: 5 calls reach it, and each of the 2 workers may have one call in
     # flight when it is reached. Per-worker budgets would allow 5 calls on each worker.
