@@ -152,6 +152,12 @@ def throughput_rows(args: argparse.Namespace, notes: list[str]) -> list[Row]:
     )
     outcomes = ", ".join(f"{n} {word}" for word, n in result.outcomes.items())
     notes.append(f"Figure 4 replayed {result.suite}: {result.items} items ({outcomes}).")
+    if result.items_per_second["-n 2"] < result.items_per_second["-n 0"]:
+        notes.append(
+            "With -n 2 the controller and two workers each start Python, import the SDKs and "
+            "collect the suite, on a machine with "
+            f"{machine.cores()} cores: on a suite this short that costs more than it saves."
+        )
     return [
         Row(
             f"4. replay throughput, {name}",

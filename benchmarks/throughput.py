@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from measure import median, pytest_env, run_pytest
+from measure import Run, median, pytest_env, run_pytest
 
 from pytest_agentpatterns.sim import Simulator, World, load_world
 
@@ -132,43 +132,55 @@ def _record(root: Path) -> None:
             ANTHROPIC_API_KEY="sim-key",
             OPENAI_API_KEY="sim-key",
         )
-        run_pytest(["-q", "-p", "no:xdist", "--patterns-record=all"], root, env, ok=REPLAY_OK)
+        run_pytest(["-q", "-p", "no:xdist", "--patterns-record=rewrite"], root, env, ok=REPLAY_OK)
 
 
 def measure(
     example: Path, runs: int, synthetic: bool = False, cases: int = 40, repeat: int = 5
 ) -> ThroughputResult:
-    """Replay the example suite (or the synthetic one) ``runs`` times with each worker count."""
+    """Replay the example suite (or the synthetic one) ``runs`` times with each worker count.
+
+    The example suite's own cassettes are used when every item replays from them without
+    failing; otherwise (none shipped, or some item fails, e.g. a recording is missing) the
+    copy is recorded anew, and the label says which happened.
+    """
     use_example = not synthetic and _has_tests(example)
+    env = _replay_env()
+    replay = ["-q", "--patterns-record=none"]
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         root = Path(tmp) / "suite"
         if use_example:
             ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache")
             shutil.copytree(example, root, ignore=ignore)
+            label = "example_suite/, cassettes recorded for the run (it ships none)"
         else:
             root.mkdir()
             _write_synthetic(root, cases, repeat)
-        shipped = use_example and _has_cassettes(root)
-        if not shipped:
+            label = f"a synthetic suite ({cases} cases x {SYNTHETIC_PATTERNS}, repeat={repeat})"
+        first: Run | None = None
+        if use_example and _has_cassettes(root):
+            first = run_pytest([*replay, "-n", "0"], root, env, ok=REPLAY_OK)
+            outcomes = first.outcomes()
+            broken = outcomes.get("failed", 0) + outcomes.get("error", 0)
+            label = "example_suite/ with its own cassettes"
+            if broken:
+                label = (
+                    f"example_suite/, cassettes recorded for the run: with its own, {broken} "
+                    "items failed (recordings missing or out of date)"
+                )
+                first = None
+        if first is None:
             _record(root)
-        env = _replay_env()
+            first = run_pytest([*replay, "-n", "0"], root, env, ok=REPLAY_OK)
         variants = {"-n 0": ["-n", "0"], "-n 2": ["-n", "2"]}
         seconds: dict[str, list[float]] = {name: [] for name in variants}
-        first = run_pytest(["-q", "--patterns-record=none", "-n", "0"], root, env, ok=REPLAY_OK)
         for i in range(runs):
             order = list(variants) if i % 2 == 0 else list(reversed(variants))
             for name in order:
-                args = ["-q", "--patterns-record=none", *variants[name]]
-                run = run_pytest(args, root, env, ok=REPLAY_OK)
+                run = run_pytest([*replay, *variants[name]], root, env, ok=REPLAY_OK)
                 if run.items != first.items:
                     raise RuntimeError(f"{name}: {run.items} items, first run had {first.items}")
                 seconds[name].append(run.seconds)
-    if use_example:
-        label = "example_suite/" + (
-            " (its cassettes)" if shipped else " (cassettes recorded for the run)"
-        )
-    else:
-        label = f"synthetic: {cases} cases x {SYNTHETIC_PATTERNS}, repeat={repeat}"
     times = {name: median(values) for name, values in seconds.items()}
     return ThroughputResult(
         suite=label,

@@ -71,7 +71,7 @@ class PatternSpec:
     def id(self) -> str:
         if not self.params:
             return self.name
-        return f"{self.name}({','.join(f'{k}={v:g}' for k, v in self.params)})"
+        return f"{self.name}({','.join(f'{k}={v!r}' for k, v in self.params)})"
 
     @property
     def kwargs(self) -> dict[str, int | float]:

@@ -80,8 +80,17 @@ def openai_plain(q):
     record_usage("openai", [u.prompt_tokens, u.completion_tokens])
     return r.choices[0].message.content
 
+async def anthropic_async_stream(q):
+    async with anthropic.AsyncAnthropic(base_url=URL, api_key="sk-ant-test-0123456789abcdef") as c:
+        async with c.messages.stream(model="sim-fast", max_tokens=20,
+                                     messages=[{"role": "user", "content": q}]) as s:
+            m = await s.get_final_message()
+    record_usage("anthropic_async_stream", [m.usage.input_tokens, m.usage.output_tokens])
+    return m.content[0].text
+
 TASKS = {
     "anthropic": Task(name="a", propose=anthropic_plain),
+    "anthropic_async_stream": Task(name="aas", propose=anthropic_async_stream),
     "openai": Task(name="o", propose=openai_plain),
     "anthropic_stream": Task(name="as", propose=ask_anthropic_stream),
     "openai_stream_async": Task(name="os", propose=ask_openai_stream),
@@ -101,10 +110,11 @@ def test_zz_dump():
     result = pytester.runpytest(
         "-p", "no:cacheprovider", "--patterns-record=all", f"--patterns-json={path}"
     )
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
     items = {i["case"]: i for i in _report(path)["items"]}
     assert set(items) == {
         "anthropic",
+        "anthropic_async_stream",
         "openai",
         "anthropic_stream",
         "openai_stream_async",
@@ -248,6 +258,26 @@ def test_capital(agent):
     [item] = _report(path)["items"]
     [call] = item["repetitions"][0]["calls"]
     assert call["cost"] == pytest.approx(call["input_tokens"] * 1.0)
+
+
+def test_price_hook_overrides_the_table(pytester: pytest.Pytester, sim_env: Simulator) -> None:
+    pytester.makeconftest(
+        """
+from pytest_agentpatterns.prices import Price
+
+def pytest_agentpatterns_prices(prices):
+    prices["sim-fast"] = Price(input=0, output=2_000_000, cache_write=0, cache_read=0,
+                               source="conftest")
+"""
+    )
+    pytester.makepyfile(
+        ROLES
+        + "def test_capital(agent):\n    agent.run(Task(name='t', propose=ask_anthropic), Q)\n"
+    )
+    path = pytester.path / "r.json"
+    pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=all", f"--patterns-json={path}")
+    [call] = _report(path)["items"][0]["repetitions"][0]["calls"]
+    assert call["cost"] == pytest.approx(call["output_tokens"] * 2.0)
 
 
 def test_budget_stops_live_calls(pytester: pytest.Pytester, sim_env: Simulator) -> None:

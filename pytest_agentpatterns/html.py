@@ -1,0 +1,1053 @@
+"""The HTML report (``--patterns-html``): one self-contained page of tables and SVG charts.
+
+Everything is inline (CSS, SVG drawn here), with no script and no external reference, so the
+file opens anywhere, offline, and the same run always renders to the same bytes.
+docs/html-report.md describes what the page shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+
+from . import stats
+from .analysis import PatternAnalysis, TestAnalysis
+from .gates import GateResult
+from .metrics import percentile
+from .records import ItemResult
+
+PALETTE = (
+    "#4e79a7",
+    "#e08a3c",
+    "#5a9e5a",
+    "#c9504f",
+    "#6fa8a3",
+    "#a9799f",
+    "#c7a640",
+    "#8c6d5c",
+    "#7f8c99",
+    "#d98a9c",
+)
+"""Muted categorical colours, given to patterns in order of first appearance."""
+
+FONT = (
+    'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
+    '"Noto Sans", "Liberation Sans", sans-serif'
+)
+
+MAX_DOTS = 400
+"""Latency dots drawn per pattern at most; more are thinned evenly over the sorted values."""
+
+_CHAR_WIDTH = 6.6  # average advance of a 12px sans-serif character, for label placement
+
+CSS = """
+:root {
+  --fg: #1f2933; --muted: #616e7c; --faint: #9aa5b1; --line: #e4e7eb; --bg: #f4f6f8;
+  --card: #ffffff; --accent: #3e6a9e; --good: #2f7d4f; --good-bg: #eaf5ee;
+  --bad: #b23b3b; --bad-bg: #fbeeee; --rec: #b7791f; --rec-bg: #fdf6e7;
+  color-scheme: light;
+}
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--fg);
+  font: 14px/1.5 FONT; -webkit-font-smoothing: antialiased; }
+main { max-width: 1220px; margin: 0 auto; padding: 32px 24px 56px; }
+header { margin-bottom: 8px; }
+h1 { font-size: 26px; font-weight: 650; letter-spacing: -0.01em; margin: 0 0 4px; }
+h2 { font-size: 19px; font-weight: 620; margin: 0 0 12px; overflow-wrap: anywhere; }
+h3 { font-size: 13px; font-weight: 620; text-transform: uppercase; letter-spacing: 0.04em;
+  color: var(--muted); margin: 22px 0 8px; }
+a { color: var(--accent); text-decoration: none; }
+a:hover { text-decoration: underline; }
+.lede { color: var(--muted); margin: 0; }
+.lede b { color: var(--fg); font-weight: 600; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
+  padding: 20px 24px; margin: 20px 0; box-shadow: 0 1px 2px rgba(31, 41, 51, 0.05); }
+.muted { color: var(--muted); font-weight: 400; }
+.small { font-size: 12.5px; }
+.banner { border-radius: 8px; padding: 10px 14px; margin: 16px 0; font-weight: 560; }
+.banner.fail { background: var(--bad-bg); color: var(--bad); border: 1px solid #efc9c9; }
+.banner.pass { background: var(--good-bg); color: var(--good); border: 1px solid #c7e3d1; }
+.notes { background: #fffaf0; border: 1px solid #f0e0bd; border-radius: 8px;
+  padding: 10px 14px 10px 32px; margin: 16px 0; color: #6b4e16; }
+.notes li { margin: 2px 0; overflow-wrap: anywhere; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+caption { text-align: left; color: var(--muted); font-size: 12.5px; padding: 0 0 6px; }
+th, td { padding: 7px 10px; border-bottom: 1px solid var(--line); text-align: left;
+  vertical-align: middle; white-space: nowrap; }
+thead th { font-size: 12px; font-weight: 600; color: var(--muted);
+  border-bottom: 1.5px solid #cbd2d9; vertical-align: bottom; }
+tbody th { font-weight: 560; }
+td.num, th.num { text-align: right; }
+tr:last-child > td, tr:last-child > th { border-bottom: none; }
+tr.recommended > * { background: var(--rec-bg); }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
+  margin-right: 7px; vertical-align: 0; }
+.badge { display: inline-block; font-size: 11px; font-weight: 600; line-height: 1;
+  padding: 3px 6px; border-radius: 9px; margin-left: 6px; vertical-align: 1px; }
+.badge.baseline { background: #e8ecf1; color: #3e4c59; }
+.badge.recommended { background: #f6e3bb; color: #7a4f0c; }
+.badge.fail { background: var(--bad); color: #fff; }
+.badge.pass { background: var(--good-bg); color: var(--good); }
+.badge.skip { background: #eef0f3; color: var(--muted); }
+.ci { color: var(--muted); font-size: 12.5px; margin-left: 4px; }
+.p { color: var(--faint); font-size: 12px; margin-left: 6px; }
+.minibar { vertical-align: -1px; margin-left: 8px; }
+.bad-count { color: var(--bad); font-weight: 600; }
+.pareto-yes { color: var(--fg); }
+.pareto-no { color: var(--faint); }
+td.better .est { color: var(--good); font-weight: 650; }
+td.worse .est { color: var(--bad); font-weight: 650; }
+td.na { color: var(--faint); }
+tr.gate-fail > * { background: var(--bad-bg); }
+tr.gate-fail .message { color: var(--bad); }
+tr.gate-na > * { color: var(--muted); }
+.message { white-space: normal; font-size: 12.5px; min-width: 260px; }
+.recommendation { background: var(--rec-bg); border: 1px solid #f0dcb0; border-radius: 8px;
+  padding: 10px 14px; margin: 0 0 16px; }
+.recommendation b { color: #7a4f0c; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr));
+  gap: 24px; margin-top: 8px; }
+figure { margin: 0; }
+figcaption { font-weight: 600; font-size: 13.5px; margin-bottom: 6px; }
+figcaption .muted { font-size: 12.5px; }
+figure svg { display: block; width: 100%; height: auto; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 16px; color: var(--muted);
+  font-size: 12px; margin-top: 4px; }
+.legend svg { display: inline-block; width: auto; vertical-align: -2px; margin-right: 4px; }
+.overview td, .overview th { white-space: normal; }
+details { margin-top: 8px; color: var(--muted); font-size: 12.5px; }
+details summary { cursor: pointer; }
+details li { overflow-wrap: anywhere; }
+footer { color: var(--faint); font-size: 12px; margin-top: 28px; }
+svg text { font-family: FONT; }
+svg .axis { stroke: #9aa5b1; stroke-width: 1; }
+svg .grid { stroke: #edf0f3; stroke-width: 1; }
+svg .tick { fill: #616e7c; font-size: 11px; }
+svg .axis-title { fill: #52606d; font-size: 12px; }
+svg .label { fill: #323f4b; font-size: 12px; paint-order: stroke; stroke: #ffffff;
+  stroke-width: 3.5px; stroke-linejoin: round; }
+svg .row-label { fill: #323f4b; font-size: 12px; }
+svg .pareto-front { fill: none; stroke: #52606d; stroke-width: 1.6; stroke-dasharray: 6 4; }
+svg .rec-ring { fill: none; stroke: #b7791f; stroke-width: 2.2; }
+@media print { body { background: #fff; } .card { box-shadow: none; break-inside: avoid; } }
+""".replace("FONT", FONT)
+
+
+def render_html(
+    analyses: Sequence[TestAnalysis],
+    results: Sequence[ItemResult],
+    gate_results: Sequence[GateResult] = (),
+    notes: Sequence[str] = (),
+    *,
+    alpha: float = 0.05,
+) -> str:
+    """The whole report as one HTML document: tables, charts, recommendation, gates and notes.
+
+    ``results`` supply what the analyses summarise away (per-repetition latencies, skipped
+    patterns, call counts); ``alpha`` decides which comparisons are shown as significant.
+    """
+    colours = _colours(analyses)
+    body = [_header(analyses, results, gate_results)]
+    if notes:
+        body.append(
+            '<ul class="notes" aria-label="Notes">'
+            + "".join(f"<li>{_e(n)}</li>" for n in notes)
+            + "</ul>"
+        )
+    if len(analyses) > 1:
+        body.append(_overview(analyses))
+    for index, analysis in enumerate(analyses, 1):
+        body.append(_test_section(index, analysis, results, colours, alpha))
+    if not analyses:
+        body.append('<section class="card"><p class="muted">No pattern results.</p></section>')
+    if gate_results:
+        body.append(_gates_section(gate_results))
+    body.append(
+        "<footer>Generated by pytest-agentpatterns. Intervals are 95% confidence intervals; "
+        "p-values are Holm-adjusted over every comparison in the run; the Pareto front is "
+        "over accuracy, cost per run and latency p50. docs/statistics.md explains each "
+        "number.</footer>"
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>agentpatterns report</title>\n"
+        f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(body)
+        + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+# --- text and numbers ------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _sig(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits in fixed notation (no exponent)."""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return "n/a"
+    exponent = math.floor(math.log10(abs(value)))
+    return f"{value:.{max(0, digits - 1 - exponent)}f}"
+
+
+def _trim(text: str) -> str:
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else "$" + _sig(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else _sig(value) + " s"
+
+
+def _count(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _interval(interval: stats.Interval | None, fmt: Callable[[float], str]) -> str:
+    if interval is None:
+        return ""
+    return f"[{fmt(interval.low)}, {fmt(interval.high)}]"
+
+
+def _reason(recommendation: stats.Recommendation) -> str:
+    """The reason without its leading ``pattern:``, which the page already shows."""
+    prefix = f"{recommendation.pattern}: "
+    reason = recommendation.reason
+    return reason[len(prefix) :] if reason.startswith(prefix) else reason
+
+
+def _test_name(test: str) -> str:
+    path, sep, name = test.rpartition("::")
+    if not sep:
+        return _e(test)
+    return f'<span class="muted">{_e(path)}::</span>{_e(name)}'
+
+
+def _colours(analyses: Sequence[TestAnalysis]) -> dict[str, str]:
+    colours: dict[str, str] = {}
+    for t in analyses:
+        for p in t.patterns:
+            colours.setdefault(p.figures.pattern, PALETTE[len(colours) % len(PALETTE)])
+    return colours
+
+
+# --- page parts ------------------------------------------------------------------------------
+
+
+def _header(
+    analyses: Sequence[TestAnalysis],
+    results: Sequence[ItemResult],
+    gate_results: Sequence[GateResult],
+) -> str:
+    run = [r for r in results if r.skipped is None]
+    reps = [rep for r in run for rep in r.repetitions]
+    calls = [c for rep in reps for c in rep.calls]
+    patterns = {p.figures.pattern for t in analyses for p in t.patterns}
+    parts = [
+        f"<b>{_plural(len(analyses), 'test function')}</b>",
+        f"<b>{_plural(len(patterns), 'pattern')}</b>",
+        f"{_plural(len(run), 'item')}",
+        f"{_plural(len(reps), 'repetition')}",
+        f"{_plural(len(calls), 'call')}",
+    ]
+    costs = [rep.cost for rep in reps]
+    if reps and all(c is not None for c in costs):
+        parts.append(f"total cost {_money(sum(c for c in costs if c is not None))}")
+    elif reps:
+        parts.append("total cost n/a (unpriced models)")
+    if calls:
+        replayed = sum(1 for c in calls if c.replayed)
+        if replayed == len(calls):
+            parts.append("all calls replayed from cassettes")
+        elif replayed:
+            parts.append(f"{replayed} of {len(calls)} calls replayed from cassettes")
+        else:
+            parts.append("all calls live")
+    skipped = sum(1 for r in results if r.skipped is not None)
+    if skipped:
+        parts.append(f"{_plural(skipped, 'item')} skipped")
+    out = [
+        "<header>",
+        "<h1>agentpatterns report</h1>",
+        f'<p class="lede">{" · ".join(parts)}</p>',
+        "</header>",
+    ]
+    if gate_results:
+        failed = sum(1 for g in gate_results if g.verdict == "fail")
+        unevaluated = sum(1 for g in gate_results if g.verdict == "not evaluated")
+        extra = f"; {unevaluated} not evaluated" if unevaluated else ""
+        if failed:
+            text = f"{failed} of {_plural(len(gate_results), 'gate')} failed{extra}"
+            out.append(f'<p class="banner fail"><a href="#gates">{text}</a></p>')
+        else:
+            text = f"No gate failed ({_plural(len(gate_results), 'gate')}{extra})"
+            out.append(f'<p class="banner pass"><a href="#gates">{text}</a></p>')
+    return "\n".join(out)
+
+
+def _overview(analyses: Sequence[TestAnalysis]) -> str:
+    rows = []
+    for index, t in enumerate(analyses, 1):
+        best = max(
+            (p for p in t.patterns if p.summary.accuracy is not None),
+            key=lambda p: p.summary.accuracy or 0.0,
+            default=None,
+        )
+        best_text = (
+            "n/a"
+            if best is None
+            else f"{_e(best.figures.pattern)} ({best.summary.accuracy or 0.0:.2f})"
+        )
+        rec = "—" if t.recommendation is None else _e(t.recommendation.pattern)
+        rows.append(
+            f'<tr><th scope="row"><a href="#test-{index}">{_test_name(t.test)}</a></th>'
+            f'<td class="num">{len(t.patterns)}</td><td>{_e(t.baseline or "—")}</td>'
+            f"<td>{best_text}</td><td><b>{rec}</b></td></tr>"
+        )
+    return (
+        '<section class="card" aria-labelledby="overview-h"><h2 id="overview-h">Tests</h2>'
+        '<div class="table-wrap"><table class="overview"><thead><tr>'
+        '<th scope="col">test function</th><th scope="col" class="num">patterns</th>'
+        '<th scope="col">baseline</th><th scope="col">most accurate</th>'
+        '<th scope="col">recommended</th></tr></thead><tbody>'
+        + "".join(rows)
+        + "</tbody></table></div></section>"
+    )
+
+
+def _test_section(
+    index: int,
+    t: TestAnalysis,
+    results: Sequence[ItemResult],
+    colours: dict[str, str],
+    alpha: float,
+) -> str:
+    recommended = t.recommendation.pattern if t.recommendation is not None else None
+    out = [
+        f'<section class="card" id="test-{index}" aria-labelledby="test-{index}-h">',
+        f'<h2 id="test-{index}-h">{_test_name(t.test)}</h2>',
+    ]
+    if t.recommendation is not None:
+        out.append(
+            f'<p class="recommendation">Recommended: <b>{_e(t.recommendation.pattern)}</b> '
+            f"— {_e(_reason(t.recommendation))}</p>"
+        )
+    out.append(_summary_table(t, colours, recommended))
+    skipped = _skipped(t.test, results, {p.figures.pattern for p in t.patterns})
+    if skipped:
+        out.append(
+            '<p class="small muted">Not run: '
+            + "; ".join(f"<b>{_e(p)}</b> ({_e(r)})" for p, r in skipped.items())
+            + "</p>"
+        )
+    out.append('<div class="charts">')
+    out.append(_scatter(t, colours, recommended, index))
+    out.append(_latency_chart(t, results, colours, recommended, index))
+    out.append("</div>")
+    if any(p.comparisons for p in t.patterns):
+        out.append(_comparison_table(t, alpha))
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _skipped(test: str, results: Sequence[ItemResult], ran: set[str]) -> dict[str, str]:
+    """Patterns of ``test`` that never ran, with the first reason given."""
+    out: dict[str, str] = {}
+    for r in results:
+        if r.test == test and r.skipped is not None and r.pattern not in ran:
+            out.setdefault(r.pattern, r.skipped)
+    return out
+
+
+def _pattern_cell(pattern: str, colour: str, baseline: bool, recommended: bool) -> str:
+    badges = ""
+    if baseline:
+        badges += '<span class="badge baseline">baseline</span>'
+    if recommended:
+        badges += '<span class="badge recommended">recommended</span>'
+    return (
+        f'<th scope="row"><span class="swatch" style="background:{colour}" aria-hidden="true">'
+        f"</span>{_e(pattern)}{badges}</th>"
+    )
+
+
+def _minibar(summary: stats.Summary, colour: str) -> str:
+    """A small [0, 1] strip with the accuracy interval and estimate, beside the numbers."""
+    if summary.accuracy is None:
+        return ""
+    width = 64.0
+    parts = [
+        f'<svg class="minibar" width="{width:.0f}" height="10" viewBox="0 0 {width:.0f} 10" '
+        'aria-hidden="true" focusable="false">',
+        f'<line x1="0" y1="5" x2="{width:.0f}" y2="5" stroke="#e4e7eb" stroke-width="2"/>',
+    ]
+    if summary.accuracy_interval is not None:
+        low = _clamp(summary.accuracy_interval.low, 0.0, 1.0) * width
+        high = _clamp(summary.accuracy_interval.high, 0.0, 1.0) * width
+        parts.append(
+            f'<line x1="{low:.1f}" y1="5" x2="{high:.1f}" y2="5" stroke="{colour}" '
+            'stroke-width="4" stroke-linecap="round" opacity="0.45"/>'
+        )
+    x = _clamp(summary.accuracy, 0.0, 1.0) * width
+    parts.append(f'<circle cx="{x:.1f}" cy="5" r="3.5" fill="{colour}"/></svg>')
+    return "".join(parts)
+
+
+def _summary_table(t: TestAnalysis, colours: dict[str, str], recommended: str | None) -> str:
+    rows = []
+    for p in t.patterns:
+        f, s = p.figures, p.summary
+        name = f.pattern
+        accuracy = "n/a"
+        if s.accuracy is not None:
+            accuracy = (
+                f"{s.accuracy:.3f}"
+                f'<span class="ci">{_interval(s.accuracy_interval, lambda v: f"{v:.2f}")}</span>'
+                + _minibar(s, colours[name])
+            )
+        method = f' title="{_e(s.accuracy_method)}"' if s.accuracy_method else ""
+        errors = f'<span class="bad-count">{f.errors}</span>' if f.errors else "0"
+        pareto = (
+            '<span class="pareto-yes" title="on the Pareto front">●</span>'
+            if p.pareto
+            else '<span class="pareto-no" title="dominated">–</span>'
+        )
+        row_class = ' class="recommended"' if name == recommended else ""
+        rows.append(
+            f"<tr{row_class}>"
+            + _pattern_cell(name, colours[name], name == t.baseline, name == recommended)
+            + f'<td class="num">{f.n} <span class="muted small">({f.cases})</span></td>'
+            f'<td class="num"{method}>{accuracy}</td>'
+            f'<td class="num">{errors}</td>'
+            f'<td class="num">{_seconds(f.latency_p50)}</td>'
+            f'<td class="num">{_seconds(f.latency_p95)}</td>'
+            f'<td class="num">{_money(f.cost_per_run)}</td>'
+            f'<td class="num">{_money(s.cost_per_correct)}</td>'
+            f'<td class="num">{_count(f.tokens_per_run, ",.0f")}</td>'
+            f'<td class="num">{f.calls_per_run:.1f}</td>'
+            f'<td class="num">{pareto}</td></tr>'
+        )
+    head = "".join(
+        f'<th scope="col"{cls}>{text}</th>'
+        for text, cls in (
+            ("pattern", ""),
+            ('n <span class="muted">(cases)</span>', ' class="num"'),
+            ("accuracy [95% CI]", ' class="num"'),
+            ("errors", ' class="num"'),
+            ("latency p50", ' class="num"'),
+            ("latency p95", ' class="num"'),
+            ("cost / run", ' class="num"'),
+            ("cost / correct", ' class="num"'),
+            ("tokens / run", ' class="num"'),
+            ("calls / run", ' class="num"'),
+            (
+                '<abbr title="on the Pareto front of accuracy, cost and latency p50">Pareto</abbr>',
+                ' class="num"',
+            ),
+        )
+    )
+    return (
+        '<div class="table-wrap"><table class="summary">'
+        "<caption>Per pattern, cases aggregated: n repetitions (cases), accuracy with its "
+        "95% interval, latency percentiles over all repetitions, means per run.</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
+    )
+
+
+def _comparison_cell(c: stats.Comparison, alpha: float) -> str:
+    if c.estimate is None:
+        return f'<td class="na" title="{_e(c.note or "not compared")}">n/a</td>'
+
+    def fmt(v: float) -> str:
+        return stats.format_change(v, c.kind)
+
+    p = c.p_adjusted if c.p_adjusted is not None else c.p_value
+    significant = p is not None and p < alpha
+    good = c.estimate > 0 if c.kind == "difference" else c.estimate < 1
+    same = c.estimate == 0 if c.kind == "difference" else c.estimate == 1
+    cls = "num"
+    if significant and not same:
+        cls += " better" if good else " worse"
+    how = f"{c.test}; {c.n_cases} cases" + (f"; {c.note}" if c.note else "")
+    p_text = f'<span class="p">{_e(stats.format_p(p))}</span>' if p is not None else ""
+    return (
+        f'<td class="{cls}" title="{_e(how)}"><span class="est">{_e(fmt(c.estimate))}</span>'
+        f'<span class="ci">{_e(_interval(c.interval, fmt))}</span>{p_text}</td>'
+    )
+
+
+def _comparison_table(t: TestAnalysis, alpha: float) -> str:
+    order = ("accuracy", "latency_p50", "latency_p95", "cost")
+    titles = {
+        "accuracy": "accuracy difference",
+        "latency_p50": "latency p50 ratio",
+        "latency_p95": "latency p95 ratio",
+        "cost": "cost ratio",
+    }
+    metrics = [m for m in order if any(c.metric == m for p in t.patterns for c in p.comparisons)]
+    metrics += sorted({c.metric for p in t.patterns for c in p.comparisons} - set(metrics))
+    rows = []
+    notes = []
+    for p in t.patterns:
+        if not p.comparisons:
+            continue
+        by_metric = {c.metric: c for c in p.comparisons}
+        cells = "".join(
+            _comparison_cell(by_metric[m], alpha) if m in by_metric else "<td></td>"
+            for m in metrics
+        )
+        rows.append(
+            f'<tr><th scope="row">{_e(p.figures.pattern)} '
+            f'<span class="muted">vs {_e(t.baseline)}</span></th>{cells}</tr>'
+        )
+        notes.extend(
+            f"<li><b>{_e(p.figures.pattern)}</b> {_e(c.metric)}: {_e(c.note)}</li>"
+            for c in p.comparisons
+            if c.note
+        )
+    head = "".join(f'<th scope="col" class="num">{_e(titles.get(m, m))}</th>' for m in metrics)
+    details = ""
+    if notes:
+        details = (
+            f"<details><summary>What the comparisons could not show ({len(notes)})</summary>"
+            f"<ul>{''.join(notes)}</ul></details>"
+        )
+    return (
+        "<h3>Against the baseline pattern</h3>"
+        '<div class="table-wrap"><table class="comparisons">'
+        "<caption>Difference (accuracy) or ratio as a change (latency, cost) against "
+        f"{_e(t.baseline)}, with its 95% interval and Holm-adjusted p-value; coloured when "
+        f"significant at alpha={alpha:g} (green better, red worse).</caption>"
+        f'<thead><tr><th scope="col">pattern</th>{head}</tr></thead><tbody>'
+        + "".join(rows)
+        + "</tbody></table></div>"
+        + details
+    )
+
+
+def _gates_section(gate_results: Sequence[GateResult]) -> str:
+    rows = []
+    for g in gate_results:
+        kind: stats.Kind = "ratio" if g.rule.relative else "difference"
+        change = "n/a"
+        if g.estimate is not None:
+            change = stats.format_change(g.estimate, kind)
+            if g.interval is not None:
+                ci = _interval(g.interval, lambda v: stats.format_change(v, kind))
+                change += f'<span class="ci">{_e(ci)}</span>'
+        p = _e(stats.format_p(g.p_value)) if g.p_value is not None else "n/a"
+        if g.verdict == "fail":
+            cls, badge = ' class="gate-fail"', '<span class="badge fail">FAIL</span>'
+        elif g.verdict == "pass":
+            cls, badge = "", '<span class="badge pass">pass</span>'
+        else:
+            cls, badge = ' class="gate-na"', '<span class="badge skip">not evaluated</span>'
+        rows.append(
+            f'<tr{cls}><th scope="row">{_e(g.rule)}</th><td>{_test_name(g.test)}</td>'
+            f'<td>{_e(g.pattern)}</td><td class="num">{change}</td>'
+            f'<td class="num">{p}</td><td>{badge}</td>'
+            f'<td class="message">{_e(g.message)}</td></tr>'
+        )
+    failed = sum(1 for g in gate_results if g.verdict == "fail")
+    return (
+        '<section class="card" id="gates" aria-labelledby="gates-h">'
+        f'<h2 id="gates-h">Gates against the baseline run '
+        f'<span class="muted">{failed} failed of {len(gate_results)}</span></h2>'
+        '<div class="table-wrap"><table class="gates"><thead><tr>'
+        '<th scope="col">gate</th><th scope="col">test</th><th scope="col">pattern</th>'
+        '<th scope="col" class="num">change [CI]</th><th scope="col" class="num">p</th>'
+        '<th scope="col">verdict</th><th scope="col">evidence</th></tr></thead><tbody>'
+        + "".join(rows)
+        + "</tbody></table></div></section>"
+    )
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+def _nice_step(rough: float) -> float:
+    exponent = math.floor(math.log10(rough))
+    base = 10.0**exponent
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if rough <= m * base * (1 + 1e-9):
+            return m * base
+    return 10.0 * base
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """Maps a data domain ``[lo, hi]`` onto pixels ``[a, b]``, linear or base-10 log."""
+
+    lo: float
+    hi: float
+    a: float
+    b: float
+    log: bool = False
+
+    def __call__(self, value: float) -> float:
+        if self.log:
+            t = (math.log10(value) - math.log10(self.lo)) / (
+                math.log10(self.hi) - math.log10(self.lo)
+            )
+        else:
+            t = (value - self.lo) / (self.hi - self.lo)
+        return self.a + t * (self.b - self.a)
+
+    def ticks(self) -> list[float]:
+        if self.log:
+            out = []
+            for k in range(math.floor(math.log10(self.lo)), math.ceil(math.log10(self.hi)) + 1):
+                for m in (1, 2, 5):
+                    v = m * 10.0**k
+                    if self.lo <= v <= self.hi:
+                        out.append(v)
+            return out
+        step = _nice_step((self.hi - self.lo) / 5)
+        count = round((self.hi - self.lo) / step)
+        return [round(self.lo + i * step, 12) for i in range(count + 1)]
+
+
+def _linear_domain(low: float, high: float) -> tuple[float, float]:
+    """A domain from ``low`` (0 or above) to a round number above ``high``."""
+    if high <= low:
+        high = low + (abs(low) or 1.0)
+    step = _nice_step((high - low) / 5)
+    return math.floor(low / step + 1e-9) * step, math.ceil(high / step - 1e-9) * step
+
+
+def _x_scale(values: Sequence[float], a: float, b: float) -> _Scale:
+    """Log when the values are positive and span more than a factor of 8, else from 0."""
+    low, high = min(values), max(values)
+    if low > 0 and high / low > 8:
+        return _Scale(low / 1.5, high * 1.5, a, b, log=True)
+    lo, hi = _linear_domain(0.0, high * 1.08)
+    return _Scale(lo, hi, a, b)
+
+
+def _tick_text(value: float, unit: str) -> str:
+    text = _trim(_sig(value, 3)) if value else "0"
+    return "$" + text if unit == "$" else text + unit
+
+
+@dataclass(frozen=True)
+class _Point:
+    pattern: str
+    x: float
+    y: float
+    low: float | None
+    high: float | None
+    pareto: bool
+    baseline: bool
+    recommended: bool
+
+
+def _f(value: float) -> str:
+    return f"{value:.1f}"
+
+
+_LABEL_SPOTS = (
+    (10.0, 4.0, "start"),
+    (-10.0, 4.0, "end"),
+    (9.0, -9.0, "start"),
+    (9.0, 17.0, "start"),
+    (-9.0, -9.0, "end"),
+    (-9.0, 17.0, "end"),
+    (0.0, -13.0, "middle"),
+    (0.0, 23.0, "middle"),
+)
+
+_Box = tuple[float, float, float, float]
+
+
+def _overlap(a: _Box, b: _Box) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _place_labels(
+    points: Sequence[tuple[str, float, float, float | None, float | None]],
+    bounds: _Box,
+) -> list[tuple[float, float, str]]:
+    """A spot for each label (x, y, anchor): inside ``bounds``, clear of points and labels.
+
+    Greedy over the points in order; each takes the first spot with the least overlap.
+    """
+    obstacles: list[_Box] = []
+    for _, cx, cy, top, bottom in points:
+        obstacles.append((cx - 7, cy - 7, cx + 7, cy + 7))
+        if top is not None and bottom is not None:
+            obstacles.append((cx - 5, top, cx + 5, bottom))
+    placed: list[tuple[float, float, str]] = []
+    for text, cx, cy, _, _ in points:
+        width = _CHAR_WIDTH * len(text)
+        best: tuple[float, int] | None = None
+        best_box: _Box = (0, 0, 0, 0)
+        for rank, (dx, dy, anchor) in enumerate(_LABEL_SPOTS):
+            x, y = cx + dx, cy + dy
+            left = x if anchor == "start" else x - width if anchor == "end" else x - width / 2
+            box = (left, y - 11, left + width, y + 3)
+            outside = (box[2] - box[0]) * (box[3] - box[1]) - _overlap(box, bounds)
+            cost = 4 * outside + sum(_overlap(box, o) for o in obstacles)
+            if best is None or (cost, rank) < best:
+                best = (cost, rank)
+                best_box = box
+        assert best is not None
+        dx, dy, anchor = _LABEL_SPOTS[best[1]]
+        placed.append((cx + dx, cy + dy, anchor))
+        obstacles.append(best_box)
+    return placed
+
+
+def _marker(point: _Point, colour: str) -> str:
+    parts = []
+    if point.recommended:
+        parts.append('<circle class="rec-ring" r="11"/>')
+    if point.baseline:
+        parts.append(
+            f'<rect x="-6" y="-6" width="12" height="12" rx="1.5" fill="{colour}" '
+            'stroke="#ffffff" stroke-width="1.5"/>'
+        )
+    else:
+        parts.append(f'<circle r="6" fill="{colour}" stroke="#ffffff" stroke-width="1.5"/>')
+    return "".join(parts)
+
+
+def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, index: int) -> str:
+    """Accuracy against cost per run (or latency p50 when a cost is unknown), Pareto front."""
+    width, height = 600.0, 400.0
+    left, right, top, bottom = 60.0, 18.0, 16.0, 50.0
+    unpriced = [p.figures.pattern for p in t.patterns if p.figures.cost_per_run is None]
+    by_cost = not unpriced
+
+    def x_of(p: PatternAnalysis) -> float | None:
+        return p.figures.cost_per_run if by_cost else p.figures.latency_p50
+
+    plotted = [p for p in t.patterns if p.summary.accuracy is not None and x_of(p) is not None]
+    missing = [p.figures.pattern for p in t.patterns if p not in plotted]
+    points = []
+    for p in plotted:
+        interval = p.summary.accuracy_interval
+        points.append(
+            _Point(
+                p.figures.pattern,
+                x_of(p) or 0.0,
+                p.summary.accuracy or 0.0,
+                None if interval is None else _clamp(interval.low, 0.0, 1.0),
+                None if interval is None else _clamp(interval.high, 0.0, 1.0),
+                p.pareto,
+                p.figures.pattern == t.baseline,
+                p.figures.pattern == recommended,
+            )
+        )
+    if by_cost:
+        title = "Accuracy vs cost per run"
+        x_title, unit = "cost per run (USD)", "$"
+    else:
+        title = "Accuracy vs latency p50"
+        x_title, unit = "latency p50 (s)", " s"
+    subtitle = ""
+    if not by_cost:
+        subtitle = f"cost n/a for {', '.join(unpriced)}, so latency instead"
+    if not points:
+        return _figure(title, subtitle, '<p class="muted">Nothing to plot.</p>', "")
+    xs = _x_scale([p.x for p in points], left, width - right)
+    if xs.log:
+        x_title += ", log scale"
+    lows = [p.low if p.low is not None else p.y for p in points] + [p.y for p in points]
+    y_lo = max(0.0, math.floor((min(lows) - 0.04) * 10 + 1e-9) / 10)
+    ys = _Scale(y_lo, 1.0, height - bottom, top)
+
+    svg = [
+        f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+        f'aria-labelledby="scatter-{index}-t scatter-{index}-d">',
+        f'<title id="scatter-{index}-t">{_e(title)}: {_e(t.test)}</title>',
+        f'<desc id="scatter-{index}-d">Each pattern plotted at its {_e(x_title)} and '
+        "accuracy, with the 95% accuracy interval as error bars; the dashed step line joins "
+        "the Pareto front.</desc>",
+    ]
+    svg.extend(_axes(xs, ys, unit, x_title, "accuracy (95% CI)", width, height, left, bottom))
+    front = sorted((p for p in points if p.pareto), key=lambda p: (p.x, -p.y, p.pattern))
+    if front:
+        vertices = [(xs(front[0].x), ys(front[0].y))]
+        for prev, nxt in zip(front, front[1:], strict=False):
+            corner = (xs(nxt.x), ys(prev.y))
+            if _f(corner[0]) != _f(vertices[-1][0]) or _f(corner[1]) != _f(vertices[-1][1]):
+                vertices.append(corner)
+            vertices.append((xs(nxt.x), ys(nxt.y)))
+        svg.append(
+            f'<polyline class="pareto-front" data-patterns="{_e(" ".join(p.pattern for p in front))}" '
+            f'points="{" ".join(f"{_f(x)},{_f(y)}" for x, y in vertices)}"/>'
+        )
+    for p in points:
+        if p.low is None or p.high is None:
+            continue
+        cx, y1, y2 = xs(p.x), ys(p.low), ys(p.high)
+        colour = colours[p.pattern]
+        svg.append(
+            f'<g class="errorbar" stroke="{colour}" stroke-width="1.6" opacity="0.75">'
+            f'<line x1="{_f(cx)}" y1="{_f(y1)}" x2="{_f(cx)}" y2="{_f(y2)}"/>'
+            f'<line x1="{_f(cx - 4)}" y1="{_f(y1)}" x2="{_f(cx + 4)}" y2="{_f(y1)}"/>'
+            f'<line x1="{_f(cx - 4)}" y1="{_f(y2)}" x2="{_f(cx + 4)}" y2="{_f(y2)}"/></g>'
+        )
+    x_text = _money if by_cost else _seconds
+    for p in points:
+        ci = f" [{p.low:.2f}, {p.high:.2f}]" if p.low is not None and p.high is not None else ""
+        marks = "".join(
+            (
+                ", baseline" if p.baseline else "",
+                ", recommended" if p.recommended else "",
+                ", on the Pareto front" if p.pareto else "",
+            )
+        )
+        tip = f"{p.pattern}: accuracy {p.y:.3f}{ci}, {x_title.split(' (')[0]} {x_text(p.x)}{marks}"
+        svg.append(
+            f'<g class="point" data-pattern="{_e(p.pattern)}" '
+            f'transform="translate({_f(xs(p.x))},{_f(ys(p.y))})"><title>{_e(tip)}</title>'
+            f"{_marker(p, colours[p.pattern])}</g>"
+        )
+    spots = _place_labels(
+        [
+            (
+                p.pattern,
+                xs(p.x),
+                ys(p.y),
+                None if p.high is None else ys(p.high),
+                None if p.low is None else ys(p.low),
+            )
+            for p in points
+        ],
+        (left, top, width - right, height - bottom),
+    )
+    for p, (x, y, anchor) in zip(points, spots, strict=True):
+        weight = ' font-weight="600"' if p.recommended or p.baseline else ""
+        svg.append(
+            f'<text class="label" x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}"{weight} '
+            f'aria-hidden="true">{_e(p.pattern)}</text>'
+        )
+    svg.append("</svg>")
+    if missing:
+        subtitle += ("; " if subtitle else "") + f"not plotted (no data): {', '.join(missing)}"
+    legend = _legend(
+        [
+            ('<rect x="1" y="1" width="10" height="10" rx="1.5" fill="#7f8c99"/>', "baseline"),
+            (
+                '<circle cx="6" cy="6" r="3.5" fill="#7f8c99"/>'
+                '<circle cx="6" cy="6" r="5.2" fill="none" stroke="#b7791f" stroke-width="1.6"/>',
+                "recommended",
+            ),
+            (
+                '<line x1="0" y1="6" x2="24" y2="6" stroke="#52606d" stroke-width="1.6" '
+                'stroke-dasharray="5 3"/>',
+                "Pareto front (accuracy, cost, latency p50)",
+            ),
+            (
+                '<line x1="6" y1="1" x2="6" y2="11" stroke="#7f8c99" stroke-width="1.6"/>',
+                "95% interval",
+            ),
+        ]
+    )
+    return _figure(title, subtitle, "".join(svg), legend)
+
+
+def _axes(
+    xs: _Scale,
+    ys: _Scale,
+    x_unit: str,
+    x_title: str,
+    y_title: str,
+    width: float,
+    height: float,
+    left: float,
+    bottom: float,
+) -> list[str]:
+    out = ['<g aria-hidden="true">']
+    for v in ys.ticks():
+        y = ys(v)
+        out.append(
+            f'<line class="grid" x1="{_f(xs.a)}" y1="{_f(y)}" x2="{_f(xs.b)}" y2="{_f(y)}"/>'
+        )
+        out.append(
+            f'<text class="tick" x="{_f(left - 8)}" y="{_f(y + 4)}" text-anchor="end">'
+            f"{_trim(f'{v:.2f}')}</text>"
+        )
+    for v in xs.ticks():
+        x = xs(v)
+        out.append(
+            f'<line class="grid" x1="{_f(x)}" y1="{_f(ys.a)}" x2="{_f(x)}" y2="{_f(ys.b)}"/>'
+        )
+        out.append(
+            f'<text class="tick" x="{_f(x)}" y="{_f(ys.a + 17)}" text-anchor="middle">'
+            f"{_e(_tick_text(v, x_unit))}</text>"
+        )
+    out.append(
+        f'<line class="axis" x1="{_f(xs.a)}" y1="{_f(ys.a)}" x2="{_f(xs.b)}" y2="{_f(ys.a)}"/>'
+    )
+    out.append(
+        f'<line class="axis" x1="{_f(xs.a)}" y1="{_f(ys.a)}" x2="{_f(xs.a)}" y2="{_f(ys.b)}"/>'
+    )
+    out.append(
+        f'<text class="axis-title" x="{_f((xs.a + xs.b) / 2)}" y="{_f(height - 10)}" '
+        f'text-anchor="middle">{_e(x_title)}</text>'
+    )
+    mid = (ys.a + ys.b) / 2
+    out.append(
+        f'<text class="axis-title" transform="translate(16,{_f(mid)}) rotate(-90)" '
+        f'text-anchor="middle">{_e(y_title)}</text>'
+    )
+    out.append("</g>")
+    return out
+
+
+def _legend(entries: Sequence[tuple[str, str]]) -> str:
+    return (
+        '<div class="legend">'
+        + "".join(
+            f'<span><svg width="{24 if '<line x1="0"' in icon else 12}" height="12" '
+            f'aria-hidden="true" focusable="false">{icon}</svg>{_e(text)}</span>'
+            for icon, text in entries
+        )
+        + "</div>"
+    )
+
+
+def _figure(title: str, subtitle: str, svg: str, legend: str) -> str:
+    sub = f' <span class="muted">({_e(subtitle)})</span>' if subtitle else ""
+    return f"<figure><figcaption>{_e(title)}{sub}</figcaption>{svg}{legend}</figure>"
+
+
+def _thin(values: Sequence[float], limit: int) -> list[float]:
+    ordered = sorted(values)
+    if len(ordered) <= limit:
+        return ordered
+    step = (len(ordered) - 1) / (limit - 1)
+    return [ordered[round(i * step)] for i in range(limit)]
+
+
+def _latency_chart(
+    t: TestAnalysis,
+    results: Sequence[ItemResult],
+    colours: dict[str, str],
+    recommended: str | None,
+    index: int,
+) -> str:
+    """Per pattern, a box plot of the repetitions' latencies over a strip of every one."""
+    rows: list[tuple[str, list[float]]] = []
+    for p in t.patterns:
+        values = [
+            rep.latency
+            for r in results
+            if r.test == t.test and r.pattern == p.figures.pattern and r.skipped is None
+            for rep in r.repetitions
+        ]
+        rows.append((p.figures.pattern, values))
+    title = "Latency per repetition"
+    subtitle = "box: p25–p75, line: median, whiskers: 1.5 IQR, ◆ p95"
+    known = [v for _, values in rows for v in values]
+    if not known:
+        return _figure(title, "", '<p class="muted">No latencies recorded.</p>', "")
+    width, row_h, top, bottom, right = 600.0, 34.0, 8.0, 46.0, 18.0
+    label_w = min(210.0, max(_CHAR_WIDTH * len(name) for name, _ in rows) + 22.0)
+    height = top + row_h * len(rows) + bottom
+    lo, hi = _linear_domain(0.0, max(known) * 1.04)
+    xs = _Scale(lo, hi, label_w, width - right)
+    ys = _Scale(0.0, 1.0, top + row_h * len(rows), top)
+    svg = [
+        f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+        f'aria-labelledby="latency-{index}-t latency-{index}-d">',
+        f'<title id="latency-{index}-t">{_e(title)}: {_e(t.test)}</title>',
+        f'<desc id="latency-{index}-d">For each pattern, a dot per repetition and a box plot '
+        "of the latencies in seconds.</desc>",
+        '<g aria-hidden="true">',
+    ]
+    for v in xs.ticks():
+        x = xs(v)
+        svg.append(f'<line class="grid" x1="{_f(x)}" y1="{_f(top)}" x2="{_f(x)}" y2="{_f(ys.a)}"/>')
+        svg.append(
+            f'<text class="tick" x="{_f(x)}" y="{_f(ys.a + 17)}" text-anchor="middle">'
+            f"{_e(_tick_text(v, ' s'))}</text>"
+        )
+    svg.append(
+        f'<line class="axis" x1="{_f(xs.a)}" y1="{_f(ys.a)}" x2="{_f(xs.b)}" y2="{_f(ys.a)}"/>'
+    )
+    svg.append(
+        f'<text class="axis-title" x="{_f((xs.a + xs.b) / 2)}" y="{_f(height - 8)}" '
+        'text-anchor="middle">latency (s)</text></g>'
+    )
+    for i, (name, values) in enumerate(rows):
+        mid = top + row_h * (i + 0.5)
+        colour = colours[name]
+        svg.append(f'<g class="latency-row" data-pattern="{_e(name)}">')
+        if i % 2 == 0:
+            svg.append(
+                f'<rect x="0" y="{_f(mid - row_h / 2)}" width="{width:.0f}" '
+                f'height="{row_h:.0f}" fill="#f7f8fa"/>'
+            )
+        weight = ' font-weight="600"' if name in (t.baseline, recommended) else ""
+        label = name if len(name) * _CHAR_WIDTH <= label_w - 14 else _shorten(name, label_w)
+        svg.append(
+            f'<text class="row-label" x="{_f(label_w - 12)}" y="{_f(mid + 4)}" '
+            f'text-anchor="end"{weight}>{_e(label)}</text>'
+        )
+        if not values:
+            svg.append(f"<title>{_e(name)}: no latencies</title></g>")
+            continue
+        q1, med, q3 = (percentile(values, q) for q in (25, 50, 75))
+        p95 = percentile(values, 95)
+        iqr = q3 - q1
+        low_w = min(v for v in values if v >= q1 - 1.5 * iqr)
+        high_w = max(v for v in values if v <= q3 + 1.5 * iqr)
+        svg.append(
+            f"<title>{_e(name)}: {len(values)} repetitions; min {_seconds(min(values))}, "
+            f"p25 {_seconds(q1)}, median {_seconds(med)}, p75 {_seconds(q3)}, "
+            f"p95 {_seconds(p95)}, max {_seconds(max(values))}</title>"
+        )
+        for j, v in enumerate(_thin(values, MAX_DOTS)):
+            jitter = ((j * 0.6180339887) % 1.0 - 0.5) * row_h * 0.55
+            svg.append(
+                f'<circle cx="{_f(xs(v))}" cy="{_f(mid + jitter)}" r="2.1" '
+                f'fill="{colour}" opacity="0.35"/>'
+            )
+        box_h = 14.0
+        svg.append(
+            f'<line x1="{_f(xs(low_w))}" y1="{_f(mid)}" x2="{_f(xs(high_w))}" y2="{_f(mid)}" '
+            f'stroke="{colour}" stroke-width="1.4"/>'
+            f'<line x1="{_f(xs(low_w))}" y1="{_f(mid - 5)}" x2="{_f(xs(low_w))}" '
+            f'y2="{_f(mid + 5)}" stroke="{colour}" stroke-width="1.4"/>'
+            f'<line x1="{_f(xs(high_w))}" y1="{_f(mid - 5)}" x2="{_f(xs(high_w))}" '
+            f'y2="{_f(mid + 5)}" stroke="{colour}" stroke-width="1.4"/>'
+            f'<rect x="{_f(xs(q1))}" y="{_f(mid - box_h / 2)}" '
+            f'width="{_f(max(1.0, xs(q3) - xs(q1)))}" height="{box_h:.0f}" rx="2" '
+            f'fill="{colour}" fill-opacity="0.22" stroke="{colour}" stroke-width="1.4"/>'
+            f'<line x1="{_f(xs(med))}" y1="{_f(mid - box_h / 2)}" x2="{_f(xs(med))}" '
+            f'y2="{_f(mid + box_h / 2)}" stroke="{colour}" stroke-width="2.6"/>'
+            f'<path d="M{_f(xs(p95))},{_f(mid - 4.5)} l4.5,4.5 l-4.5,4.5 l-4.5,-4.5 z" '
+            'fill="#323f4b"/></g>'
+        )
+    svg.append("</svg>")
+    return _figure(title, subtitle, "".join(svg), "")
+
+
+def _shorten(name: str, label_w: float) -> str:
+    keep = max(4, int((label_w - 14) / _CHAR_WIDTH) - 1)
+    return name[:keep] + "…"
