@@ -25,6 +25,14 @@ from .records import Address, CallRecord
 T = TypeVar("T")
 
 
+class CallRefused(BaseException):
+    """A call the plugin would not let through (no recording in replay mode, budget spent).
+
+    A BaseException, so SDKs that retry every ``Exception`` as a connection error (the
+    Anthropic SDK does) give up at once and the user sees the plugin's message.
+    """
+
+
 @dataclass
 class Job:
     """One role-function invocation: the durations of the calls it made, in order."""
@@ -223,9 +231,15 @@ class Flow:
             _BRANCH.set(children[i])
             return await body(i)
 
-        return list(
-            await asyncio.gather(*(asyncio.create_task(run(i)) for i in range(len(labels))))
-        )
+        tasks = [asyncio.create_task(run(i)) for i in range(len(labels))]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            # One branch failed: stop the others rather than leave them running unowned.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     # Task-level conveniences built on the primitives above.
 

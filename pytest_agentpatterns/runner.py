@@ -10,18 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .execution import RepetitionState, enter_body, leave_body, virtual_latency
+from .execution import CallRefused, RepetitionState, enter_body, leave_body, virtual_latency
 from .fixture import Agent, MissingRole
 from .metrics import percentile
 from .records import ItemResult, Outcome, Repetition
 
 
-class ReplayMiss(BaseException):
-    """A call had no recording in replay-only mode.
-
-    A BaseException, so SDKs that retry every ``Exception`` as a connection error (the
-    Anthropic SDK does) give up at once and the user sees the cassette's message.
-    """
+class ReplayMiss(CallRefused):
+    """A call had no recording in replay-only mode."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ def run_item(
             return ItemOutcome(result)
         except AssertionError:
             outcome = "incorrect"
-        except (Exception, ReplayMiss) as exc:
+        except (Exception, CallRefused) as exc:
             outcome = "error"
             error = "".join(traceback.format_exception(exc))
         else:

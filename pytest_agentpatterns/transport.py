@@ -19,16 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .budget import Ledger
-from .execution import CallSite, current_site
+from .execution import CallRefused, CallSite, current_site
 from .records import Address, CallRecord
 from .usage import Usage, usage_from_response
 
 
-class BudgetExceeded(BaseException):
-    """A live call was about to be made after the budget was spent.
-
-    A BaseException so SDK retry loops do not swallow it; the item fails with its message.
-    """
+class BudgetExceeded(CallRefused):
+    """A live call was about to be made after the budget was spent."""
 
 
 class Replayer(Protocol):
