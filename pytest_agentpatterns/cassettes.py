@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from vcr.request import Request
 from vcr.serialize import deserialize, serialize
 from vcr.serializers import jsonserializer
 
+from .atomic import write_atomic
 from .execution import current_site
 from .records import Address
 from .transport import current_call
@@ -197,15 +196,7 @@ class Persister:
                 f"secret ({found.group(0)[:12]}...). Nothing was written. Put the value in a "
                 "header that is scrubbed, or report it as a bug."
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_atomic(path, text)
 
 
 class PatternCassette(Cassette):  # type: ignore[misc]

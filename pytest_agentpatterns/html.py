@@ -7,6 +7,7 @@ docs/html-report.md describes what the page shows.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--fg);
   font: 14px/1.5 FONT; -webkit-font-smoothing: antialiased; }
-main { max-width: 1220px; margin: 0 auto; padding: 32px 24px 56px; }
+main { max-width: 1240px; margin: 0 auto; padding: 28px 20px 56px; }
 header { margin-bottom: 8px; }
 h1 { font-size: 26px; font-weight: 650; letter-spacing: -0.01em; margin: 0 0 4px; }
 h2 { font-size: 19px; font-weight: 620; margin: 0 0 12px; overflow-wrap: anywhere; }
@@ -63,22 +64,24 @@ a:hover { text-decoration: underline; }
 .lede { color: var(--muted); margin: 0; }
 .lede b { color: var(--fg); font-weight: 600; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
-  padding: 20px 24px; margin: 20px 0; box-shadow: 0 1px 2px rgba(31, 41, 51, 0.05); }
+  padding: 20px 22px; margin: 20px 0; box-shadow: 0 1px 2px rgba(31, 41, 51, 0.05); }
 .muted { color: var(--muted); font-weight: 400; }
 .small { font-size: 12.5px; }
 .banner { border-radius: 8px; padding: 10px 14px; margin: 16px 0; font-weight: 560; }
+.banner a { color: inherit; }
 .banner.fail { background: var(--bad-bg); color: var(--bad); border: 1px solid #efc9c9; }
 .banner.pass { background: var(--good-bg); color: var(--good); border: 1px solid #c7e3d1; }
 .notes { background: #fffaf0; border: 1px solid #f0e0bd; border-radius: 8px;
   padding: 10px 14px 10px 32px; margin: 16px 0; color: #6b4e16; }
 .notes li { margin: 2px 0; overflow-wrap: anywhere; }
 .table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; width: 100%; font-size: 13px;
+  font-variant-numeric: tabular-nums; }
 caption { text-align: left; color: var(--muted); font-size: 12.5px; padding: 0 0 6px; }
-th, td { padding: 7px 10px; border-bottom: 1px solid var(--line); text-align: left;
+th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left;
   vertical-align: middle; white-space: nowrap; }
-thead th { font-size: 12px; font-weight: 600; color: var(--muted);
-  border-bottom: 1.5px solid #cbd2d9; vertical-align: bottom; }
+thead th { font-size: 12px; font-weight: 600; color: var(--muted); white-space: normal;
+  line-height: 1.3; border-bottom: 1.5px solid #cbd2d9; vertical-align: bottom; }
 tbody th { font-weight: 560; }
 td.num, th.num { text-align: right; }
 tr:last-child > td, tr:last-child > th { border-bottom: none; }
@@ -93,8 +96,9 @@ tr.recommended > * { background: var(--rec-bg); }
 .badge.pass { background: var(--good-bg); color: var(--good); }
 .badge.skip { background: #eef0f3; color: var(--muted); }
 .ci { color: var(--muted); font-size: 12.5px; margin-left: 4px; }
-.p { color: var(--faint); font-size: 12px; margin-left: 6px; }
-.minibar { vertical-align: -1px; margin-left: 8px; }
+.sub { display: block; color: var(--muted); font-size: 11.5px; line-height: 1.35; }
+.sub .p { color: var(--faint); }
+.minibar { vertical-align: -1px; margin-left: 4px; }
 .bad-count { color: var(--bad); font-weight: 600; }
 .pareto-yes { color: var(--fg); }
 .pareto-no { color: var(--faint); }
@@ -268,7 +272,7 @@ def _header(
     ]
     costs = [rep.cost for rep in reps]
     if reps and all(c is not None for c in costs):
-        parts.append(f"total cost {_money(sum(c for c in costs if c is not None))}")
+        parts.append(f"total cost {_money(math.fsum(c for c in costs if c is not None))}")
     elif reps:
         parts.append("total cost n/a (unpriced models)")
     if calls:
@@ -367,9 +371,12 @@ def _test_section(
 
 
 def _skipped(test: str, results: Sequence[ItemResult], ran: set[str]) -> dict[str, str]:
-    """Patterns of ``test`` that never ran, with the first reason given."""
+    """Patterns of ``test`` that never ran, by name, each with its first item's reason.
+
+    Sorted so the page does not depend on the order results arrived in (xdist).
+    """
     out: dict[str, str] = {}
-    for r in results:
+    for r in sorted(results, key=lambda r: (r.pattern, r.nodeid)):
         if r.test == test and r.skipped is not None and r.pattern not in ran:
             out.setdefault(r.pattern, r.skipped)
     return out
@@ -391,21 +398,21 @@ def _minibar(summary: stats.Summary, colour: str) -> str:
     """A small [0, 1] strip with the accuracy interval and estimate, beside the numbers."""
     if summary.accuracy is None:
         return ""
-    width = 64.0
+    scale = _Scale(0.0, 1.0, 4.0, 52.0)
     parts = [
-        f'<svg class="minibar" width="{width:.0f}" height="10" viewBox="0 0 {width:.0f} 10" '
+        '<svg class="minibar" width="56" height="10" viewBox="0 0 56 10" '
         'aria-hidden="true" focusable="false">',
-        f'<line x1="0" y1="5" x2="{width:.0f}" y2="5" stroke="#e4e7eb" stroke-width="2"/>',
+        '<line x1="4" y1="5" x2="52" y2="5" stroke="#e4e7eb" stroke-width="2"/>',
     ]
     if summary.accuracy_interval is not None:
-        low = _clamp(summary.accuracy_interval.low, 0.0, 1.0) * width
-        high = _clamp(summary.accuracy_interval.high, 0.0, 1.0) * width
+        low = scale(_clamp(summary.accuracy_interval.low, 0.0, 1.0))
+        high = scale(_clamp(summary.accuracy_interval.high, 0.0, 1.0))
         parts.append(
-            f'<line x1="{low:.1f}" y1="5" x2="{high:.1f}" y2="5" stroke="{colour}" '
+            f'<line x1="{_f(low)}" y1="5" x2="{_f(high)}" y2="5" stroke="{colour}" '
             'stroke-width="4" stroke-linecap="round" opacity="0.45"/>'
         )
-    x = _clamp(summary.accuracy, 0.0, 1.0) * width
-    parts.append(f'<circle cx="{x:.1f}" cy="5" r="3.5" fill="{colour}"/></svg>')
+    x = scale(_clamp(summary.accuracy, 0.0, 1.0))
+    parts.append(f'<circle cx="{_f(x)}" cy="5" r="3.5" fill="{colour}"/></svg>')
     return "".join(parts)
 
 
@@ -426,7 +433,7 @@ def _summary_table(t: TestAnalysis, colours: dict[str, str], recommended: str | 
         pareto = (
             '<span class="pareto-yes" title="on the Pareto front">●</span>'
             if p.pareto
-            else '<span class="pareto-no" title="dominated">–</span>'
+            else '<span class="pareto-no" title="dominated">&ndash;</span>'
         )
         row_class = ' class="recommended"' if name == recommended else ""
         rows.append(
@@ -485,10 +492,10 @@ def _comparison_cell(c: stats.Comparison, alpha: float) -> str:
     if significant and not same:
         cls += " better" if good else " worse"
     how = f"{c.test}; {c.n_cases} cases" + (f"; {c.note}" if c.note else "")
-    p_text = f'<span class="p">{_e(stats.format_p(p))}</span>' if p is not None else ""
+    p_text = f' · <span class="p">{_e(stats.format_p(p))}</span>' if p is not None else ""
     return (
         f'<td class="{cls}" title="{_e(how)}"><span class="est">{_e(fmt(c.estimate))}</span>'
-        f'<span class="ci">{_e(_interval(c.interval, fmt))}</span>{p_text}</td>'
+        f'<span class="sub">{_e(_interval(c.interval, fmt))}{p_text}</span></td>'
     )
 
 
@@ -503,7 +510,7 @@ def _comparison_table(t: TestAnalysis, alpha: float) -> str:
     metrics = [m for m in order if any(c.metric == m for p in t.patterns for c in p.comparisons)]
     metrics += sorted({c.metric for p in t.patterns for c in p.comparisons} - set(metrics))
     rows = []
-    notes = []
+    notes: list[str] = []
     for p in t.patterns:
         if not p.comparisons:
             continue
@@ -542,15 +549,17 @@ def _comparison_table(t: TestAnalysis, alpha: float) -> str:
 
 
 def _gates_section(gate_results: Sequence[GateResult]) -> str:
+    """Every gate, the failed ones first (highlighted, with their evidence)."""
     rows = []
-    for g in gate_results:
+    for g in sorted(gate_results, key=lambda g: g.verdict != "fail"):
         kind: stats.Kind = "ratio" if g.rule.relative else "difference"
         change = "n/a"
         if g.estimate is not None:
             change = stats.format_change(g.estimate, kind)
             if g.interval is not None:
-                ci = _interval(g.interval, lambda v: stats.format_change(v, kind))
-                change += f'<span class="ci">{_e(ci)}</span>'
+                low = stats.format_change(g.interval.low, kind)
+                high = stats.format_change(g.interval.high, kind)
+                change += f'<span class="ci">[{_e(low)}, {_e(high)}]</span>'
         p = _e(stats.format_p(g.p_value)) if g.p_value is not None else "n/a"
         if g.verdict == "fail":
             cls, badge = ' class="gate-fail"', '<span class="badge fail">FAIL</span>'
@@ -623,8 +632,9 @@ class _Scale:
                         out.append(v)
             return out
         step = _nice_step((self.hi - self.lo) / 5)
-        count = round((self.hi - self.lo) / step)
-        return [round(self.lo + i * step, 12) for i in range(count + 1)]
+        first = math.ceil(self.lo / step - 1e-9)
+        last = math.floor(self.hi / step + 1e-9)
+        return [round(i * step, 12) for i in range(first, last + 1)]
 
 
 def _linear_domain(low: float, high: float) -> tuple[float, float]:
@@ -688,16 +698,21 @@ def _overlap(a: _Box, b: _Box) -> float:
 def _place_labels(
     points: Sequence[tuple[str, float, float, float | None, float | None]],
     bounds: _Box,
+    path: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[float, float, str]]:
-    """A spot for each label (x, y, anchor): inside ``bounds``, clear of points and labels.
+    """A spot for each label (x, y, anchor): inside ``bounds``, clear of points, error bars,
+    the segments of ``path`` and the labels placed before it.
 
-    Greedy over the points in order; each takes the first spot with the least overlap.
+    Greedy over the points in order; each takes the first spot with the least weighted overlap.
     """
-    obstacles: list[_Box] = []
+    obstacles: list[tuple[_Box, float]] = []
     for _, cx, cy, top, bottom in points:
-        obstacles.append((cx - 7, cy - 7, cx + 7, cy + 7))
+        obstacles.append(((cx - 7, cy - 7, cx + 7, cy + 7), 3.0))
         if top is not None and bottom is not None:
-            obstacles.append((cx - 5, top, cx + 5, bottom))
+            obstacles.append(((cx - 5, top, cx + 5, bottom), 1.5))
+    for (x1, y1), (x2, y2) in itertools.pairwise(path):
+        box = (min(x1, x2) - 2, min(y1, y2) - 2, max(x1, x2) + 2, max(y1, y2) + 2)
+        obstacles.append((box, 4.0))
     placed: list[tuple[float, float, str]] = []
     for text, cx, cy, _, _ in points:
         width = _CHAR_WIDTH * len(text)
@@ -708,14 +723,14 @@ def _place_labels(
             left = x if anchor == "start" else x - width if anchor == "end" else x - width / 2
             box = (left, y - 11, left + width, y + 3)
             outside = (box[2] - box[0]) * (box[3] - box[1]) - _overlap(box, bounds)
-            cost = 4 * outside + sum(_overlap(box, o) for o in obstacles)
+            cost = 6 * outside + sum(w * _overlap(box, o) for o, w in obstacles)
             if best is None or (cost, rank) < best:
                 best = (cost, rank)
                 best_box = box
         assert best is not None
         dx, dy, anchor = _LABEL_SPOTS[best[1]]
         placed.append((cx + dx, cy + dy, anchor))
-        obstacles.append(best_box)
+        obstacles.append((best_box, 2.0))
     return placed
 
 
@@ -771,11 +786,13 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
         subtitle = f"cost n/a for {', '.join(unpriced)}, so latency instead"
     if not points:
         return _figure(title, subtitle, '<p class="muted">Nothing to plot.</p>', "")
-    xs = _x_scale([p.x for p in points], left, width - right)
+    xs = _x_scale([pt.x for pt in points], left, width - right)
     if xs.log:
         x_title += ", log scale"
-    lows = [p.low if p.low is not None else p.y for p in points] + [p.y for p in points]
+    lows = [pt.low if pt.low is not None else pt.y for pt in points] + [pt.y for pt in points]
     y_lo = max(0.0, math.floor((min(lows) - 0.04) * 10 + 1e-9) / 10)
+    y_step = _nice_step((1.0 - y_lo) / 5)
+    y_lo = math.floor(y_lo / y_step + 1e-9) * y_step
     ys = _Scale(y_lo, 1.0, height - bottom, top)
 
     svg = [
@@ -787,23 +804,25 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
         "the Pareto front.</desc>",
     ]
     svg.extend(_axes(xs, ys, unit, x_title, "accuracy (95% CI)", width, height, left, bottom))
-    front = sorted((p for p in points if p.pareto), key=lambda p: (p.x, -p.y, p.pattern))
+    front = sorted((pt for pt in points if pt.pareto), key=lambda pt: (pt.x, -pt.y, pt.pattern))
+    vertices: list[tuple[float, float]] = []
     if front:
         vertices = [(xs(front[0].x), ys(front[0].y))]
-        for prev, nxt in zip(front, front[1:], strict=False):
+        for prev, nxt in itertools.pairwise(front):
             corner = (xs(nxt.x), ys(prev.y))
             if _f(corner[0]) != _f(vertices[-1][0]) or _f(corner[1]) != _f(vertices[-1][1]):
                 vertices.append(corner)
             vertices.append((xs(nxt.x), ys(nxt.y)))
+        names = " ".join(pt.pattern for pt in front)
+        coordinates = " ".join(f"{_f(x)},{_f(y)}" for x, y in vertices)
         svg.append(
-            f'<polyline class="pareto-front" data-patterns="{_e(" ".join(p.pattern for p in front))}" '
-            f'points="{" ".join(f"{_f(x)},{_f(y)}" for x, y in vertices)}"/>'
+            f'<polyline class="pareto-front" data-patterns="{_e(names)}" points="{coordinates}"/>'
         )
-    for p in points:
-        if p.low is None or p.high is None:
+    for pt in points:
+        if pt.low is None or pt.high is None:
             continue
-        cx, y1, y2 = xs(p.x), ys(p.low), ys(p.high)
-        colour = colours[p.pattern]
+        cx, y1, y2 = xs(pt.x), ys(pt.low), ys(pt.high)
+        colour = colours[pt.pattern]
         svg.append(
             f'<g class="errorbar" stroke="{colour}" stroke-width="1.6" opacity="0.75">'
             f'<line x1="{_f(cx)}" y1="{_f(y1)}" x2="{_f(cx)}" y2="{_f(y2)}"/>'
@@ -811,39 +830,41 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
             f'<line x1="{_f(cx - 4)}" y1="{_f(y2)}" x2="{_f(cx + 4)}" y2="{_f(y2)}"/></g>'
         )
     x_text = _money if by_cost else _seconds
-    for p in points:
-        ci = f" [{p.low:.2f}, {p.high:.2f}]" if p.low is not None and p.high is not None else ""
+    measure = "cost per run" if by_cost else "latency p50"
+    for pt in points:
+        ci = f" [{pt.low:.2f}, {pt.high:.2f}]" if pt.low is not None and pt.high is not None else ""
         marks = "".join(
             (
-                ", baseline" if p.baseline else "",
-                ", recommended" if p.recommended else "",
-                ", on the Pareto front" if p.pareto else "",
+                ", baseline" if pt.baseline else "",
+                ", recommended" if pt.recommended else "",
+                ", on the Pareto front" if pt.pareto else "",
             )
         )
-        tip = f"{p.pattern}: accuracy {p.y:.3f}{ci}, {x_title.split(' (')[0]} {x_text(p.x)}{marks}"
+        tip = f"{pt.pattern}: accuracy {pt.y:.3f}{ci}, {measure} {x_text(pt.x)}{marks}"
         svg.append(
-            f'<g class="point" data-pattern="{_e(p.pattern)}" '
-            f'transform="translate({_f(xs(p.x))},{_f(ys(p.y))})"><title>{_e(tip)}</title>'
-            f"{_marker(p, colours[p.pattern])}</g>"
+            f'<g class="point" data-pattern="{_e(pt.pattern)}" '
+            f'transform="translate({_f(xs(pt.x))},{_f(ys(pt.y))})"><title>{_e(tip)}</title>'
+            f"{_marker(pt, colours[pt.pattern])}</g>"
         )
     spots = _place_labels(
         [
             (
-                p.pattern,
-                xs(p.x),
-                ys(p.y),
-                None if p.high is None else ys(p.high),
-                None if p.low is None else ys(p.low),
+                pt.pattern,
+                xs(pt.x),
+                ys(pt.y),
+                None if pt.high is None else ys(pt.high),
+                None if pt.low is None else ys(pt.low),
             )
-            for p in points
+            for pt in points
         ],
         (left, top, width - right, height - bottom),
+        vertices,
     )
-    for p, (x, y, anchor) in zip(points, spots, strict=True):
-        weight = ' font-weight="600"' if p.recommended or p.baseline else ""
+    for pt, (x, y, anchor) in zip(points, spots, strict=True):
+        weight = ' font-weight="600"' if pt.recommended or pt.baseline else ""
         svg.append(
             f'<text class="label" x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}"{weight} '
-            f'aria-hidden="true">{_e(p.pattern)}</text>'
+            f'aria-hidden="true">{_e(pt.pattern)}</text>'
         )
     svg.append("</svg>")
     if missing:
@@ -867,6 +888,15 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
             ),
         ]
     )
+    if any(nxt.y < prev.y for prev, nxt in itertools.pairwise(front)):
+        why = (
+            "latency p50, so the line steps down to a pattern that costs more and is less "
+            "accurate but is faster"
+            if by_cost
+            else "cost (an unknown cost is not compared with a known one), so the line steps "
+            "down to a pattern that is slower and less accurate but cheaper or unpriced"
+        )
+        legend += f'<p class="small muted">The front also weighs {why}.</p>'
     return _figure(title, subtitle, "".join(svg), legend)
 
 
@@ -896,10 +926,7 @@ def _axes(
         out.append(
             f'<line class="grid" x1="{_f(x)}" y1="{_f(ys.a)}" x2="{_f(x)}" y2="{_f(ys.b)}"/>'
         )
-        out.append(
-            f'<text class="tick" x="{_f(x)}" y="{_f(ys.a + 17)}" text-anchor="middle">'
-            f"{_e(_tick_text(v, x_unit))}</text>"
-        )
+        out.append(_x_tick(x, ys.a + 17, _tick_text(v, x_unit), width))
     out.append(
         f'<line class="axis" x1="{_f(xs.a)}" y1="{_f(ys.a)}" x2="{_f(xs.b)}" y2="{_f(ys.a)}"/>'
     )
@@ -919,16 +946,23 @@ def _axes(
     return out
 
 
+def _x_tick(x: float, y: float, text: str, width: float) -> str:
+    """An x-axis tick label, centred unless that would run off the chart's edge."""
+    half = 3.1 * len(text)
+    anchor = "end" if x + half > width - 2 else "start" if x - half < 2 else "middle"
+    return f'<text class="tick" x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}">{_e(text)}</text>'
+
+
 def _legend(entries: Sequence[tuple[str, str]]) -> str:
-    return (
-        '<div class="legend">'
-        + "".join(
-            f'<span><svg width="{24 if '<line x1="0"' in icon else 12}" height="12" '
-            f'aria-hidden="true" focusable="false">{icon}</svg>{_e(text)}</span>'
-            for icon, text in entries
+    """Legend entries: an SVG icon (12px high, as wide as its drawing) and a text each."""
+    spans = []
+    for icon, text in entries:
+        width = 24 if 'x2="24"' in icon else 12
+        spans.append(
+            f'<span><svg width="{width}" height="12" aria-hidden="true" focusable="false">'
+            f"{icon}</svg>{_e(text)}</span>"
         )
-        + "</div>"
-    )
+    return '<div class="legend">' + "".join(spans) + "</div>"
 
 
 def _figure(title: str, subtitle: str, svg: str, legend: str) -> str:
@@ -962,11 +996,12 @@ def _latency_chart(
         ]
         rows.append((p.figures.pattern, values))
     title = "Latency per repetition"
-    subtitle = "box: p25–p75, line: median, whiskers: 1.5 IQR, ◆ p95"
+    subtitle = "box: p25 to p75, line: median, whiskers: 1.5 IQR, ◆ p95"
     known = [v for _, values in rows for v in values]
     if not known:
         return _figure(title, "", '<p class="muted">No latencies recorded.</p>', "")
-    width, row_h, top, bottom, right = 600.0, 34.0, 8.0, 46.0, 18.0
+    width, top, bottom, right = 600.0, 8.0, 46.0, 18.0
+    row_h = _clamp(320.0 / len(rows), 30.0, 50.0)
     label_w = min(210.0, max(_CHAR_WIDTH * len(name) for name, _ in rows) + 22.0)
     height = top + row_h * len(rows) + bottom
     lo, hi = _linear_domain(0.0, max(known) * 1.04)
@@ -983,10 +1018,7 @@ def _latency_chart(
     for v in xs.ticks():
         x = xs(v)
         svg.append(f'<line class="grid" x1="{_f(x)}" y1="{_f(top)}" x2="{_f(x)}" y2="{_f(ys.a)}"/>')
-        svg.append(
-            f'<text class="tick" x="{_f(x)}" y="{_f(ys.a + 17)}" text-anchor="middle">'
-            f"{_e(_tick_text(v, ' s'))}</text>"
-        )
+        svg.append(_x_tick(x, ys.a + 17, _tick_text(v, " s"), width))
     svg.append(
         f'<line class="axis" x1="{_f(xs.a)}" y1="{_f(ys.a)}" x2="{_f(xs.b)}" y2="{_f(ys.a)}"/>'
     )
@@ -1001,7 +1033,7 @@ def _latency_chart(
         if i % 2 == 0:
             svg.append(
                 f'<rect x="0" y="{_f(mid - row_h / 2)}" width="{width:.0f}" '
-                f'height="{row_h:.0f}" fill="#f7f8fa"/>'
+                f'height="{_f(row_h)}" fill="#f7f8fa"/>'
             )
         weight = ' font-weight="600"' if name in (t.baseline, recommended) else ""
         label = name if len(name) * _CHAR_WIDTH <= label_w - 14 else _shorten(name, label_w)
@@ -1028,7 +1060,7 @@ def _latency_chart(
                 f'<circle cx="{_f(xs(v))}" cy="{_f(mid + jitter)}" r="2.1" '
                 f'fill="{colour}" opacity="0.35"/>'
             )
-        box_h = 14.0
+        box_h = _clamp(row_h * 0.4, 12.0, 16.0)
         svg.append(
             f'<line x1="{_f(xs(low_w))}" y1="{_f(mid)}" x2="{_f(xs(high_w))}" y2="{_f(mid)}" '
             f'stroke="{colour}" stroke-width="1.4"/>'
@@ -1037,7 +1069,7 @@ def _latency_chart(
             f'<line x1="{_f(xs(high_w))}" y1="{_f(mid - 5)}" x2="{_f(xs(high_w))}" '
             f'y2="{_f(mid + 5)}" stroke="{colour}" stroke-width="1.4"/>'
             f'<rect x="{_f(xs(q1))}" y="{_f(mid - box_h / 2)}" '
-            f'width="{_f(max(1.0, xs(q3) - xs(q1)))}" height="{box_h:.0f}" rx="2" '
+            f'width="{_f(max(1.0, xs(q3) - xs(q1)))}" height="{_f(box_h)}" rx="2" '
             f'fill="{colour}" fill-opacity="0.22" stroke="{colour}" stroke-width="1.4"/>'
             f'<line x1="{_f(xs(med))}" y1="{_f(mid - box_h / 2)}" x2="{_f(xs(med))}" '
             f'y2="{_f(mid + box_h / 2)}" stroke="{colour}" stroke-width="2.6"/>'

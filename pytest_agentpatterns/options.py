@@ -195,6 +195,14 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write the summary as Markdown (e.g. $GITHUB_STEP_SUMMARY). Default: %(default)r",
     )
+    group.addoption(
+        "--patterns-html",
+        dest="agentpatterns_html",
+        default=None,
+        metavar="PATH",
+        help="write a self-contained HTML report with charts (docs/html-report.md). "
+        "Default: %(default)r",
+    )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
     parser.addini("agentpatterns_patterns", "patterns to run (as --patterns)", default="")
     parser.addini("agentpatterns_repeat", "repetitions per item (as --patterns-repeat)", default="")
@@ -236,6 +244,7 @@ class Settings:
     trace_path: Path | None
     alpha: float = 0.05
     markdown_path: Path | None = None
+    html_path: Path | None = None
     save_path: Path | None = None
     baseline_path: Path | None = None
     baseline: tuple[ItemResult, ...] | None = None
@@ -310,6 +319,7 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
         trace_path=Path(trace) if (trace := config.getoption("agentpatterns_trace")) else None,
         alpha=config.getoption("agentpatterns_alpha") or 0.05,
         markdown_path=_opt_path(config.getoption("agentpatterns_markdown")),
+        html_path=_opt_path(config.getoption("agentpatterns_html")),
         **_gate_settings(config),
     )
 

@@ -230,7 +230,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not results and settings.baseline is None:
         return
     from .analysis import analyse, evaluate_gates
-    from .report import build_report, trace_lines, unpriced_models, write_atomic, write_json
+    from .atomic import write_atomic
+    from .report import build_report, trace_lines, unpriced_models, write_json
     from .table import render
 
     analyses = analyse(results, seed=settings.seed, alpha=settings.alpha)
@@ -260,6 +261,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         text = render(analyses, gate_results, notes, tablefmt="github")
         with open(settings.markdown_path, "a", encoding="utf-8") as handle:
             handle.write(text)
+    if settings.html_path is not None:
+        from .html import render_html
+
+        page = render_html(analyses, results, gate_results, notes, alpha=settings.alpha)
+        write_atomic(settings.html_path, page)
     if settings.trace_path is not None:
         lines = trace_lines(results)
         write_atomic(settings.trace_path, "".join(line + "\n" for line in lines))

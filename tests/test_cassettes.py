@@ -379,7 +379,7 @@ def test_atomic_write_leaves_old_cassette_on_failure(
     def explode(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cassettes.os, "replace", explode)
+    monkeypatch.setattr("pytest_agentpatterns.atomic.os.replace", explode)
     with pytest.raises(KeyboardInterrupt):
         cassettes.Persister.save_cassette(
             path, {"requests": [], "responses": []}, serializer=cassettes.jsonserializer

@@ -80,12 +80,16 @@ def test_markdown_report_has_the_same_numbers(pytester: pytest.Pytester) -> None
     pytester.makepyfile(MODULE)
     md = pytester.path / "summary.md"
     path = pytester.path / "r.json"
+    html = pytester.path / "report.html"
     _run(
         pytester,
         f"--patterns-markdown={md}",
         f"--patterns-json={path}",
+        f"--patterns-html={html}",
         "--patterns=single,parallel(n=2)",
     )
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "parallel(n=2)" in page
     text = md.read_text()
     assert text.startswith("## agentpatterns summary")
     assert "| test" in text and "parallel(n=2) vs single" in text
