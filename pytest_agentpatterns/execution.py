@@ -54,7 +54,6 @@ class Branch:
 
     path: tuple[str, ...]
     items: list[Job | Fork] = field(default_factory=list)
-    ordinals: Counter[str] = field(default_factory=Counter)
 
     def child(self, label: str) -> Branch:
         return Branch((*self.path, label))
@@ -73,6 +72,7 @@ class RepetitionState:
         self.replayed = False
         self.failures: list[str] = []
         self.pending: list[Callable[[], None]] = []
+        self._ordinals: Counter[tuple[tuple[str, ...], str]] = Counter()
         self.meter: Any = None
         self.replayer: Any = None
         self._lock = threading.Lock()
@@ -87,6 +87,14 @@ class RepetitionState:
         with self._lock:
             if message not in self.failures:
                 self.failures.append(message)
+
+    def next_ordinal(self, path: tuple[str, ...], role: str) -> int:
+        """The next call's ordinal for this branch path and role, across every ``agent.run``
+        of the repetition, so two runs in one test body never share an address."""
+        with self._lock:
+            ordinal = self._ordinals[path, role]
+            self._ordinals[path, role] += 1
+            return ordinal
 
     def finish_pending(self) -> None:
         """Close the books on calls whose streamed body was never read to its end."""
@@ -109,8 +117,7 @@ class CallSite:
 
     def next_address(self) -> Address:
         """Allocate the address of the next call made from this site."""
-        ordinal = self.branch.ordinals[self.role]
-        self.branch.ordinals[self.role] += 1
+        ordinal = self.state.next_ordinal(self.branch.path, self.role)
         return Address(self.state.index, self.branch.path, self.role, ordinal)
 
 

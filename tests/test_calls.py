@@ -299,3 +299,42 @@ def test_capital(agent):
             "*--patterns-budget: $0.00* of $1e-07 already spent on live calls; call r1/main/propose#0 was not made*"
         ]
     )
+
+
+@pytest.mark.parametrize("module", ["httpx", "httpx2"])
+def test_plain_httpx_clients_are_attributed_too(pytester: pytest.Pytester, module: str) -> None:
+    pytester.makepyfile(
+        f"""
+import {module} as http, pytest
+from pytest_agentpatterns import Task
+
+def handler(request):
+    return http.Response(200, json={{"ok": True}})
+
+def propose(x):
+    with http.Client(transport=http.MockTransport(handler)) as c:
+        return c.get("http://svc.invalid/v1/thing").json()["ok"]
+
+async def apropose(x):
+    async with http.AsyncClient(transport=http.MockTransport(handler)) as c:
+        return (await c.get("http://svc.invalid/v1/thing")).json()["ok"]
+
+@pytest.mark.agentpatterns(patterns="parallel(n=2)")
+def test_x(agent):
+    assert agent.run(Task(name="s", propose=propose), 0) is True
+    assert agent.run(Task(name="a", propose=apropose), 0) is True
+"""
+    )
+    path = pytester.path / "r.json"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--patterns-record=all", f"--patterns-json={path}"
+    )
+    result.assert_outcomes(passed=1)
+    calls = _report(path)["items"][0]["repetitions"][0]["calls"]
+    assert [c["address"] for c in calls] == [
+        "r0/parallel[0]/propose#0",
+        "r0/parallel[0]/propose#1",
+        "r0/parallel[1]/propose#0",
+        "r0/parallel[1]/propose#1",
+    ]
+    assert {c["status"] for c in calls} == {200}
