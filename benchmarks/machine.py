@@ -49,10 +49,18 @@ def versions() -> dict[str, str]:
     return found
 
 
-def describe() -> list[tuple[str, str]]:
+def load() -> str:
+    """The 1, 5 and 15 minute load averages: other work sharing the cores during the run."""
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def describe(load_before: str | None = None) -> list[tuple[str, str]]:
     """(label, value) rows describing this machine and run."""
     packages = ", ".join(f"{k} {v}" for k, v in versions().items())
-    return [
+    rows = [
         ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", cpu_model()),
         ("cores", str(cores())),
@@ -60,3 +68,6 @@ def describe() -> list[tuple[str, str]]:
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("packages", packages),
     ]
+    if load_before is not None:
+        rows.append(("load average (1, 5, 15 min)", f"{load_before} before, {load()} after"))
+    return rows

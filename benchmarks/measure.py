@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import resource
@@ -28,11 +29,17 @@ class Ratio:
     def of(cls, numerators: Sequence[float], denominators: Sequence[float]) -> Ratio:
         """Pair round i of the variant with round i of its reference, then take the median."""
         ratios = [n / d for n, d in zip(numerators, denominators, strict=True)]
+        if not ratios:
+            return cls(math.nan, math.nan, math.nan, 0)
         return cls(statistics.median(ratios), min(ratios), max(ratios), len(ratios))
 
     def text(self) -> str:
-        """``1.23x (1.10-1.40, 7 rounds)``."""
-        return f"{self.median:.2f}x ({self.low:.2f}-{self.high:.2f}, {self.rounds} rounds)"
+        """``1.23x (1.10-1.40, 7 rounds)``, or ``not measured``."""
+        if not self.rounds:
+            return "not measured"
+        digits = 0 if self.low >= 100 else 2
+        low, high, middle = (f"{x:,.{digits}f}" for x in (self.low, self.high, self.median))
+        return f"{middle}x ({low}-{high}, {self.rounds} rounds)"
 
 
 def median(values: Sequence[float]) -> float:

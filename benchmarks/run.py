@@ -154,9 +154,10 @@ def throughput_rows(args: argparse.Namespace, notes: list[str]) -> list[Row]:
     notes.append(f"Figure 4 replayed {result.suite}: {result.items} items ({outcomes}).")
     if result.items_per_second["-n 2"] < result.items_per_second["-n 0"]:
         notes.append(
-            "With -n 2 the controller and two workers each start Python, import the SDKs and "
-            "collect the suite, on a machine with "
-            f"{machine.cores()} cores: on a suite this short that costs more than it saves."
+            f"-n 2 was slower than -n 0 here: its sessions took {result.cpu_seconds['-n 2']:.1f} "
+            f"s of CPU against {result.cpu_seconds['-n 0']:.1f} s (each worker starts Python, "
+            f"imports the plugin and the SDKs and collects the suite), on {machine.cores()} "
+            "cores."
         )
     return [
         Row(
@@ -164,8 +165,9 @@ def throughput_rows(args: argparse.Namespace, notes: list[str]) -> list[Row]:
             f"{result.items_per_second[name]:.1f} items/s",
             "",
             "",
-            f"{result.items} items in {result.seconds[name]:.2f} s (median of {result.runs} "
-            "sessions, start-up and collection included)",
+            f"{result.items} items in {result.seconds[name]:.2f} s, CPU "
+            f"{result.cpu_seconds[name]:.2f} s (medians of {result.runs} sessions, start-up "
+            "and collection included)",
         )
         for name in result.seconds
     ]
@@ -237,7 +239,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--vcrpy-rounds", type=int, default=2, help="vcrpy's rounds at sizes above 1,000"
     )
     two = parser.add_argument_group("2. fan-out")
-    two.add_argument("--fanout-cases", type=int, default=12, help="repetitions per pattern")
+    two.add_argument("--fanout-cases", type=int, default=20, help="repetitions per pattern")
     two.add_argument("--fanout-latency", type=float, default=0.2, help="model latency (s)")
     three = parser.add_argument_group("3. plugin overhead")
     three.add_argument("--overhead-items", type=int, default=1000)
@@ -265,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     started = time.perf_counter()
+    load_before = machine.load()
     rows: list[Row] = []
     notes: list[str] = []
     if 1 in args.only:
@@ -276,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if 4 in args.only:
         rows += throughput_rows(args, notes)
     notes.append(f"The whole run took {time.perf_counter() - started:.0f} s.")
-    machine_rows = machine.describe()
+    machine_rows = machine.describe(load_before)
     table = tabulate([r.cells() for r in rows], headers=HEADERS, tablefmt="github")
     print(tabulate(machine_rows, tablefmt="plain"))
     print()

@@ -79,6 +79,7 @@ class ThroughputResult:
     items: int
     outcomes: dict[str, int]
     seconds: dict[str, float]
+    cpu_seconds: dict[str, float]
     items_per_second: dict[str, float]
     runs: int
 
@@ -174,6 +175,7 @@ def measure(
             first = run_pytest([*replay, "-n", "0"], root, env, ok=REPLAY_OK)
         variants = {"-n 0": ["-n", "0"], "-n 2": ["-n", "2"]}
         seconds: dict[str, list[float]] = {name: [] for name in variants}
+        cpu: dict[str, list[float]] = {name: [] for name in variants}
         for i in range(runs):
             order = list(variants) if i % 2 == 0 else list(reversed(variants))
             for name in order:
@@ -181,12 +183,14 @@ def measure(
                 if run.items != first.items:
                     raise RuntimeError(f"{name}: {run.items} items, first run had {first.items}")
                 seconds[name].append(run.seconds)
+                cpu[name].append(run.cpu_seconds)
     times = {name: median(values) for name, values in seconds.items()}
     return ThroughputResult(
         suite=label,
         items=first.items,
         outcomes=first.outcomes(),
         seconds=times,
+        cpu_seconds={name: median(values) for name, values in cpu.items()},
         items_per_second={name: first.items / t for name, t in times.items()},
         runs=runs,
     )

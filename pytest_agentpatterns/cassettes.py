@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +208,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         self._by_address: dict[str, list[int]] = {}
         self._secrets: set[str] = set()
         self._rewrite = rewrite
+        self._lookups = threading.local()
         self.save_error: CassetteError | None = None
         self.misses: list[str] = []
         kwargs["before_record_request"] = self._filter_request
@@ -218,18 +220,21 @@ class PatternCassette(Cassette):  # type: ignore[misc]
 
     def _filter_request(self, request: Request) -> Request:
         self._secrets |= _secret_values(request.headers)
-        request = copy.deepcopy(request)
-        for name in list(request.headers):
-            if name.lower() in SECRET_REQUEST_HEADERS:
-                del request.headers[name]
-        request.uri = _scrub_url(request.uri)
+        # Shallow: the headers and URI are replaced, not mutated; the body is immutable bytes.
+        filtered = copy.copy(request)
+        filtered.headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() not in SECRET_REQUEST_HEADERS
+        }
+        filtered.uri = _scrub_url(request.uri)
         body = request.body
         if isinstance(body, bytes) and self._secrets:
-            request.body = _scrub_text(body.decode("utf-8", "replace"), self._secrets).encode()
+            filtered.body = _scrub_text(body.decode("utf-8", "replace"), self._secrets).encode()
         call = current_call()
-        if call is not None and ADDRESS_HEADER not in request.headers:
-            request.headers[ADDRESS_HEADER] = str(call.address)
-        return request
+        if call is not None and ADDRESS_HEADER not in filtered.headers:
+            filtered.headers[ADDRESS_HEADER] = str(call.address)
+        return filtered
 
     def _filter_response(self, response: dict[str, Any]) -> dict[str, Any]:
         response = decode_response(response)
@@ -260,13 +265,29 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         if call is not None:
             call.stored = stored_response
 
-    def _responses(self, request: Request) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _lookup_key(self, request: Request) -> Key:
+        """The index key of an incoming request, filtered once however often it is asked."""
+        last = getattr(self._lookups, "last", None)
+        if last is not None and last[0] is request:
+            return last[1]  # type: ignore[no-any-return]
         key = _key(self._before_record_request(request))
-        for index in self._index.get(key, ()):
+        self._lookups.last = (request, key)
+        return key
+
+    def _responses(self, request: Request) -> Iterator[tuple[int, dict[str, Any]]]:
+        for index in self._index.get(self._lookup_key(request), ()):
             yield index, self.data[index][1]
 
     def can_play_response_for(self, request: Request) -> bool:
-        playable = bool(super().can_play_response_for(request))
+        # vcrpy's own filters the request, then ``in`` filters it again via _responses.
+        playable = (
+            self.record_mode != RecordMode.ALL
+            and (self.rewound or self.allow_playback_repeats)
+            and any(
+                self.play_counts[i] == 0 or self.allow_playback_repeats
+                for i in self._index.get(self._lookup_key(request), ())
+            )
+        )
         if not playable and self.write_protected:
             self._miss(request)
         return playable

@@ -12,14 +12,16 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .gates import GateRule
 from .patterns import PatternSpec, Registry, SpecError
 from .records import ItemResult
 from .runner import Thresholds
+
+if TYPE_CHECKING:
+    from .gates import GateRule
 
 MARKER_KEYWORDS = (
     "patterns",
@@ -329,14 +331,15 @@ def _opt_path(text: str | None) -> Path | None:
 
 
 def _gate_settings(config: pytest.Config) -> dict[str, Any]:
-    from .gates import parse_rules
-    from .report import load_run
-
     cli_rules = config.getoption("agentpatterns_fail_on")
     text = cli_rules if cli_rules is not None else str(config.getini("agentpatterns_fail_on"))
     where = "--patterns-fail-on" if cli_rules is not None else "ini agentpatterns_fail_on"
     try:
-        rules = parse_rules(text)
+        rules: tuple[Any, ...] = ()
+        if text.strip():
+            from .gates import parse_rules  # numpy and scipy: only when there are gates
+
+            rules = parse_rules(text)
     except ValueError as exc:
         raise pytest.UsageError(f"{where}={text!r}: {exc}") from None
     baseline_path = _opt_path(config.getoption("agentpatterns_baseline"))
@@ -353,6 +356,8 @@ def _gate_settings(config: pytest.Config) -> dict[str, Any]:
         )
     baseline = None
     if baseline_path is not None and not hasattr(config, "workerinput"):
+        from .report import load_run  # imports the gates, so numpy and scipy
+
         try:
             baseline = tuple(load_run(baseline_path))
         except ValueError as exc:

@@ -23,6 +23,7 @@ REGISTRY = pytest.StashKey[Registry]()
 SETTINGS = pytest.StashKey[options.Settings]()
 RESULTS = pytest.StashKey[list[ItemResult]]()
 SUMMARY = pytest.StashKey[str]()
+INSTALLED = pytest.StashKey[bool]()
 PROPERTY = "agentpatterns"
 
 
@@ -48,7 +49,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = options.load_settings(config, registry)
     config.stash[RESULTS] = []
     config.stash[METER] = _meter(config)
-    transport.install()
     config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
@@ -65,7 +65,7 @@ class _XdistHooks:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if METER in config.stash:
+    if config.stash.get(INSTALLED, False):
         transport.uninstall()
     settings = config.stash.get(SETTINGS, None)
     if settings is not None and settings.ledger is not None and _is_controller(config):
@@ -175,6 +175,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     settings = config.stash[SETTINGS]
     meter = config.stash[METER]
+    if not config.stash.get(INSTALLED, False):
+        # Only sessions that run pattern items pay for importing the HTTP clients.
+        transport.install()
+        config.stash[INSTALLED] = True
     from .cassettes import CassetteError, cassette_path, open_cassette
 
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"

@@ -137,7 +137,7 @@ class _Call:
             CallRecord(
                 address=info.address,
                 method=self.request.method,
-                url=str(self.request.url.copy_with(query=None)),
+                url=str(self.request.url).partition("?")[0],
                 status=status,
                 duration=duration,
                 model=usage.model if usage else None,
