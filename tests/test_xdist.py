@@ -135,3 +135,37 @@ def test_one_call(agent, case):
     # flight when it is reached. Per-worker budgets would allow 5 calls on each worker.
     assert 5 <= made <= 6
     result.stdout.fnmatch_lines(["*--patterns-budget: $*already spent on live calls*"])
+
+
+def test_max_concurrency_is_per_item_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import threading, pytest
+from pytest_agentpatterns import Task
+
+lock = threading.Lock()
+inside = 0
+peak = 0
+barrier = threading.Barrier(2, timeout=10)
+
+def propose(x):
+    global inside, peak
+    with lock:
+        inside += 1
+        peak = max(peak, inside)
+    barrier.wait()
+    with lock:
+        inside -= 1
+    return x
+
+@pytest.mark.agentpatterns(patterns="parallel(n=6)")
+@pytest.mark.parametrize("case", range(4))
+def test_bounded(agent, case):
+    assert agent.run(Task(name="t", propose=propose), case) == case
+    assert peak == 2
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--patterns-max-concurrency=2"
+    )
+    result.assert_outcomes(passed=4)
