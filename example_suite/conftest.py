@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,6 @@ PLACEHOLDER_URL = "http://127.0.0.1:9"
 
 SIM_KEY = "sim-key"
 """The key sent to the simulator or the placeholder. The simulator accepts any non-empty key."""
-
-EXTRA_WORLD = Path(__file__).with_name("sim_world.json")
-"""Entries this suite adds to the simulator's default world (grounded answers, judge, code)."""
 
 _STATE = pytest.StashKey[dict[str, Any]]()
 
@@ -37,16 +33,6 @@ def record_mode(config: pytest.Config) -> str:
     return mode or ("none" if os.environ.get("CI") else "once")
 
 
-def simulator_world() -> Any:
-    """The simulator's default world plus this suite's entries (those it does not ship yet)."""
-    from pytest_agentpatterns.sim import World, load_world
-
-    shipped = load_world()
-    known = {entry.id for entry in shipped.entries}
-    extra = [entry for entry in load_world(EXTRA_WORLD).entries if entry.id not in known]
-    return World(entries=shipped.entries + tuple(extra), about=shipped.about)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     missing = [p for p in ("ANTHROPIC", "OPENAI") if not os.environ.get(f"{p}_BASE_URL")]
     if not missing:
@@ -57,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if record_mode(config) != "none":
         from pytest_agentpatterns.sim import Simulator
 
-        simulator = Simulator(world=simulator_world(), seed=0)
+        simulator = Simulator(seed=0)
         simulator.start()
         state["simulator"] = simulator
         urls = {"ANTHROPIC": simulator.anthropic_base_url, "OPENAI": simulator.openai_base_url}

@@ -87,9 +87,20 @@ PROBLEMS = [
         "40",
     ),
     Problem(
+        "math-02",
+        "A train travels 60 miles per hour for 3 hours. How many miles does it travel?",
+        "180",
+    ),
+    Problem(
         "math-03",
         "Maya reads 12 pages a day for 9 days. How many pages does she read in total?",
         "108",
+    ),
+    Problem(
+        "math-04",
+        "A box of 48 pencils is shared equally among 6 students. "
+        "How many pencils does each student get?",
+        "8",
     ),
     Problem(
         "math-05",
@@ -97,15 +108,34 @@ PROBLEMS = [
         "58",
     ),
     Problem(
+        "math-06",
+        "A garden has 7 rows of tomato plants with 14 plants in each row. "
+        "How many tomato plants are there?",
+        "98",
+    ),
+    Problem(
         "math-07",
         "A shirt costs $25 and is on sale for 20% off. What is the sale price in dollars?",
         "20",
+    ),
+    Problem(
+        "math-08",
+        "Lena saves $15 every week. How many dollars has she saved after 11 weeks?",
+        "165",
     ),
     Problem(
         "math-09",
         "A parking lot has 6 levels with 45 spaces on each level. "
         "How many parking spaces are there in total?",
         "270",
+    ),
+    Problem(
+        "math-10",
+        "There are 132 students split into buses of 44 students each. How many buses are needed?",
+        "3",
+    ),
+    Problem(
+        "math-11", "A recipe needs 3 eggs per cake. How many eggs are needed for 16 cakes?", "48"
     ),
     Problem(
         "math-12",
@@ -115,7 +145,7 @@ PROBLEMS = [
 ]
 
 
-@pytest.mark.agentpatterns(repeat=8)
+@pytest.mark.agentpatterns(repeat=5)
 @pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: p.id)
 def test_word_problem(agent, problem):
     assert agent.run(arithmetic, problem.text) == problem.answer

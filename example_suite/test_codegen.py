@@ -2,10 +2,11 @@
 
 ``verify`` executes the generated function and runs its unit tests: an exact, cheap check.
 ``hybrid`` drafts three versions at once and returns the most voted one that passes them,
-``loop`` feeds the failing test back to the model. Majority voting (``parallel``) cannot tell a
-popular bug from the right answer. The test itself also runs held-out cases, which catch the
-bugs the unit tests miss (``chunk``'s tests never have a remainder), so a verified answer can
-still be wrong.
+``loop`` feeds the failing test back to the model. Majority voting (``parallel``) does well
+here only because the simulator's wrong answers scatter; it cannot tell a bug the model keeps
+writing from the right answer, and tests can. The test itself also runs held-out cases, which
+catch the bugs the unit tests miss (``chunk``'s tests never have a remainder, ``flatten``'s
+never nest twice), so a verified answer can still be wrong.
 
 The generated code runs in this process, in a fresh namespace. That is fine for the simulator's
 answers; run real model output in a sandbox (a container, a subprocess without network).
@@ -126,10 +127,42 @@ SPECS = [
         ),
         held_out=((([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4], [5]]),),
     ),
+    Spec(
+        "is_palindrome",
+        "is_palindrome",
+        "Write a Python function is_palindrome(text) that returns True when text reads the same "
+        "backwards, ignoring case and every character that is not a letter or a digit.",
+        (
+            (("A man, a plan, a canal: Panama",), True),
+            (("Hello",), False),
+            (("No lemon, no melon",), True),
+        ),
+    ),
+    Spec(
+        "word_count",
+        "word_count",
+        "Write a Python function word_count(text) that returns a dict mapping each lower-cased "
+        "word to how many times it occurs, where words are runs of letters.",
+        (
+            (("the cat and the hat",), {"the": 2, "cat": 1, "and": 1, "hat": 1}),
+            (("Hi, hi!",), {"hi": 2}),
+        ),
+    ),
+    Spec(
+        "flatten",
+        "flatten",
+        "Write a Python function flatten(nested) that returns a flat list of the items of a list "
+        "whose elements may themselves be lists, nested to any depth.",
+        (
+            (([1, [2, 3], 4],), [1, 2, 3, 4]),
+            (([],), []),
+        ),
+        held_out=((([1, [2, [3, [4]]]],), [1, 2, 3, 4]),),
+    ),
 ]
 
 
-@pytest.mark.agentpatterns(repeat=8)
+@pytest.mark.agentpatterns(repeat=4)
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.id)
 def test_codegen(agent, spec):
     source = agent.run(codegen, spec)

@@ -1,10 +1,11 @@
 """Support-ticket triage with the Anthropic SDK: does a vote of cheap calls beat one call?
 
 One call to a small model is right about 70% of the time on these tickets. Five of them
-voting (``parallel``) fix most of its mistakes for five times the tokens and no extra wall time;
-the ``sequential`` chain hands the decision to a large model instead, which is slower and far
-more expensive; ``escalate`` runs three small votes and calls the chain only when they disagree.
-The task has no ``verify``, so ``hybrid`` and ``loop`` are skipped.
+voting (``parallel``) fix most of its mistakes for five times the cost, and the latency of the
+slowest of five; the ``sequential`` chain hands the decision to a large model instead, about as
+accurate but several times slower and more expensive; ``escalate`` runs three small votes and
+calls the chain when they are not unanimous. The task has no ``verify``, so ``hybrid`` and
+``loop`` are skipped.
 """
 
 from __future__ import annotations
@@ -77,10 +78,21 @@ TICKETS = [
     Ticket("ticket-04", "Please add a dark mode to the dashboard.", "feature_request"),
     Ticket("ticket-05", "My invoice shows the wrong VAT number.", "billing"),
     Ticket("ticket-06", "Exporting a report to CSV produces an empty file.", "bug"),
+    Ticket("ticket-07", "How do I change the email address on my profile?", "account"),
+    Ticket(
+        "ticket-08",
+        "It would be great if we could schedule reports to run weekly.",
+        "feature_request",
+    ),
+    Ticket("ticket-09", "I cancelled my plan but was still billed for March.", "billing"),
+    Ticket("ticket-10", "The search results page shows a 500 error since this morning.", "bug"),
+    Ticket("ticket-11", "Please delete my account and all associated data.", "account"),
+    Ticket("ticket-12", "Could you support single sign-on with Okta?", "feature_request"),
 ]
 
 
-@pytest.mark.agentpatterns(repeat=8)
+# Every pattern must get each ticket right at least half the time (a per-item threshold).
+@pytest.mark.agentpatterns(repeat=5, min_accuracy=0.5)
 @pytest.mark.parametrize("ticket", TICKETS, ids=lambda t: t.id)
 def test_triage(agent, ticket):
     assert agent.run(triage, ticket.text) == ticket.label

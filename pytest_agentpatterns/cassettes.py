@@ -27,7 +27,6 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.record_mode import RecordMode
 from vcr.request import Request
 from vcr.serialize import deserialize, serialize
-from vcr.serializers import jsonserializer
 
 from .atomic import write_atomic
 from .execution import current_site
@@ -36,6 +35,30 @@ from .transport import current_call
 
 ADDRESS_HEADER = "x-agentpatterns-address"
 REDACTED = "<redacted>"
+
+KEPT_REQUEST_HEADERS = frozenset(
+    {
+        "content-type",
+        "anthropic-version",
+        "anthropic-beta",
+        "openai-beta",
+        "x-agentpatterns-address",
+    }
+)
+"""The only request headers a cassette keeps: what replay or a reviewer needs, nothing else,
+so a header nobody thought of as secret never reaches disk."""
+KEPT_RESPONSE_HEADERS = frozenset(
+    {
+        "content-type",
+        "request-id",
+        "x-request-id",
+        "retry-after",
+        "retry-after-ms",
+        "openai-processing-ms",
+        "x-sim-outcome",
+    }
+)
+"""The only response headers a cassette keeps."""
 
 SECRET_REQUEST_HEADERS = frozenset(
     {
@@ -48,9 +71,6 @@ SECRET_REQUEST_HEADERS = frozenset(
         "cookie",
         "x-goog-api-key",
     }
-)
-SECRET_RESPONSE_HEADERS = frozenset(
-    {"set-cookie", "openai-organization", "openai-project", "anthropic-organization-id"}
 )
 SECRET_QUERY_PARAMS = frozenset(
     {"key", "api_key", "api-key", "apikey", "access_token", "token", "auth", "sig", "signature"}
@@ -71,6 +91,18 @@ RECORD_MODES = {
 
 class CassetteError(Exception):
     """A cassette that cannot be read or must not be written; the message names the file."""
+
+
+class CompactJson:
+    """vcrpy serializer: JSON with one-space indent, readable in review and quick to load."""
+
+    @staticmethod
+    def serialize(cassette_dict: dict[str, Any]) -> str:
+        return json.dumps(cassette_dict, indent=1, ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def deserialize(text: str) -> Any:
+        return json.loads(text)
 
 
 def cassette_path(directory: Path, module: str, nodename: str) -> Path:
@@ -156,7 +188,15 @@ def _diff(a: Any, b: Any, path: str = "body") -> Iterator[str]:
             if x != y:
                 yield from _diff(x, y, f"{path}[{i}]")
     else:
-        yield f"{path}: recorded {json.dumps(b)[:80]}, now {json.dumps(a)[:80]}"
+        now, then = json.dumps(a), json.dumps(b)
+        start = next(
+            (i for i, (x, y) in enumerate(zip(now, then, strict=False)) if x != y),
+            min(len(now), len(then)),
+        )
+        start = max(0, start - 30)
+        cut = "..." if start else ""
+        window = slice(start, start + 80)
+        yield f"{path}: recorded {cut}{then[window]}, now {cut}{now[window]}"
 
 
 def _sort_key(request: Request) -> tuple[Any, ...]:
@@ -225,7 +265,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         filtered.headers = {
             name: value
             for name, value in request.headers.items()
-            if name.lower() not in SECRET_REQUEST_HEADERS
+            if name.lower() in KEPT_REQUEST_HEADERS
         }
         filtered.uri = _scrub_url(request.uri)
         body = request.body
@@ -239,7 +279,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
     def _filter_response(self, response: dict[str, Any]) -> dict[str, Any]:
         response = decode_response(response)
         response["headers"] = {
-            k: v for k, v in response["headers"].items() if k.lower() not in SECRET_RESPONSE_HEADERS
+            k: v for k, v in response["headers"].items() if k.lower() in KEPT_RESPONSE_HEADERS
         }
         return response
 
@@ -390,7 +430,7 @@ def open_cassette(path: Path, mode: str) -> Any:
     rewrite = mode == "rewrite"
     return PatternCassette.use(
         path=str(path),
-        serializer=jsonserializer,
+        serializer=CompactJson,
         persister=Persister,
         record_mode=RECORD_MODES[mode],
         rewrite=rewrite,

@@ -1,8 +1,10 @@
 """CI gates: fail only when the data show a regression beyond its margin.
 
 A rule such as ``latency_p95:+20%`` is a one-sided test of H0 "the change is within the
-margin" against H1 "the change is beyond it", at ``alpha``. A gate that cannot be evaluated
-(no baseline, too few runs, an unknown cost) says so; it never passes silently.
+margin" against H1 "the change is beyond it", at ``alpha``. The estimate and interval a gate
+shows are that test's own quantity, and the interval is the test inverted: a gate fails
+exactly when the interval's end lies beyond the margin. A gate that cannot be evaluated (no
+baseline, too few runs, an unknown cost) says so; it never passes silently.
 docs/statistics.md explains the tests.
 """
 
@@ -10,12 +12,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
 from scipy import stats as sps
 
 from pytest_agentpatterns import stats
@@ -98,10 +100,12 @@ class GateRule:
 class GateResult:
     """The verdict of one rule for one test function and pattern.
 
-    ``estimate`` is the observed change (accuracy difference, or ratio current / baseline)
-    with its ``interval`` at confidence 1 - 2*alpha (its lower or upper end is the one-sided
-    bound matching the test); ``method`` names the test; ``message`` is one line for people.
-    A "not evaluated" result has no estimate and says why in ``reason`` and ``message``.
+    ``estimate`` is the change the test is about (an accuracy difference, or a ratio current /
+    baseline of the rule's statistic, per case when paired) with its ``interval`` at confidence
+    1 - 2*alpha, made by inverting the same test: the gate fails exactly when the interval's
+    upper end (accuracy) or lower end (ratios) lies beyond the margin. ``method`` names the
+    test; ``message`` is one line for people. A "not evaluated" result has no estimate and says
+    why in ``reason`` and ``message``.
     """
 
     rule: GateRule
@@ -178,48 +182,24 @@ def evaluate(
             return skip(f"no {rule.metric} values in the {name}")
         if _has_unknown(values):
             return skip(f"{rule.metric} unknown for some runs in the {name}")
-    confidence = 1 - 2 * alpha
     if rule.metric == "accuracy":
-        est = stats.accuracy_difference(
-            _floats(baseline),
-            _floats(current),
-            confidence=confidence,
-            seed=seed,
-            n_resamples=n_resamples,
-        )
+        outcome = _accuracy_outcome(_floats(baseline), _floats(current), rule.margin, alpha)
     else:
-        est = stats.ratio_estimate(
-            rule.metric,
-            baseline,
-            current,
-            statistic=STATISTICS[rule.metric],
-            confidence=confidence,
-            seed=seed,
-            n_resamples=n_resamples,
-        )
-    if est.estimate is None:
-        return skip(est.note or "no estimate")
-    d = est.design
-    too_small = _too_small(d, alpha)
-    if too_small:
-        return skip(too_small)
-    outcome = (
-        _accuracy_test(d, rule.margin) if rule.metric == "accuracy" else _ratio_test(d, rule.margin)
-    )
+        outcome = _ratio_outcome(rule, baseline, current, alpha)
     if isinstance(outcome, str):
         return skip(outcome)
-    p, method = outcome
-    verdict: Verdict = "fail" if p <= alpha else "pass"
+    verdict: Verdict = "fail" if outcome.p_value <= alpha else "pass"
+    d = outcome.design
     return GateResult(
         rule=rule,
         test=test,
         pattern=pattern,
         verdict=verdict,
-        estimate=est.estimate,
-        interval=est.interval,
-        p_value=p,
-        message=_message(rule, verdict, est.estimate, est.interval, confidence, p),
-        method=method + (", paired" if d.paired else ", unpaired"),
+        estimate=outcome.estimate,
+        interval=outcome.interval,
+        p_value=outcome.p_value,
+        message=_message(rule, verdict, outcome, 1 - 2 * alpha),
+        method=outcome.method + (", paired" if d.paired else ", unpaired"),
         paired=d.paired,
         n_cases=d.n_cases,
     )
@@ -291,52 +271,99 @@ def _too_small(d: stats.Design, alpha: float) -> str | None:
     )
 
 
-def _accuracy_test(d: stats.Design, margin: float) -> tuple[float, str]:
-    """One-sided p-value for H1: accuracy difference (current - baseline) < margin."""
-    base, cur = d.means()
-    binary = all(bool(np.all((u == 0) | (u == 1))) for u in d.baseline + d.candidate)
-    if binary and d.single_valued:
+@dataclass(frozen=True)
+class _Outcome:
+    """A one-sided test against the margin with the estimate and interval it is about."""
+
+    design: stats.Design
+    estimate: float
+    interval: stats.Interval | None
+    p_value: float
+    method: str
+
+
+def _accuracy_outcome(
+    baseline: stats.Values, current: stats.Values, margin: float, alpha: float
+) -> _Outcome | str:
+    """One-sided test of H1: accuracy difference (current - baseline) < margin, or why not."""
+    est = stats.accuracy_difference(baseline, current, confidence=1 - 2 * alpha)
+    d = est.design
+    if est.estimate is None:
+        return est.note or "no estimate"
+    too_small = _too_small(d, alpha)
+    if too_small:
+        return too_small
+    if est.location is None:  # binary, one outcome per unit: a score test, inverted
+        base, cur = d.means()
+        p_of: Callable[[float], float]
         if d.paired:
             _, only_b, only_c, _ = stats.paired_counts(base, cur)
-            if margin == 0:
-                if only_b + only_c == 0:
-                    return 1.0, "one-sided exact McNemar"
-                p = sps.binomtest(only_b, only_b + only_c, 0.5, alternative="greater").pvalue
-                return float(p), "one-sided exact McNemar"
-            return _tango(only_c, only_b, d.n_cases, margin), "one-sided Tango score test"
-        p = _farrington_manning(int(cur.sum()), cur.size, int(base.sum()), base.size, margin)
-        return p, "one-sided Farrington-Manning score test"
-    if d.paired:
-        diffs = cur - base
-        if _nearly_constant(diffs):
-            below, differ = int(np.sum(diffs < margin)), int(np.sum(diffs != margin))
-            if differ == 0:
-                return 1.0, "one-sided sign test on per-case differences"
-            p = sps.binomtest(below, differ, 0.5, alternative="greater").pvalue
-            return float(p), "one-sided sign test on per-case differences"
-        p = sps.ttest_1samp(diffs, margin, alternative="less").pvalue
-        return float(p), "one-sided t-test on per-case differences"
-    if min(base.size, cur.size) < 2 or _nearly_constant(base) or _nearly_constant(cur):
-        p = sps.mannwhitneyu(cur - margin, base, alternative="less").pvalue
-        return float(p), "one-sided Mann-Whitney U"
-    p = sps.ttest_ind(cur, base + margin, equal_var=False, alternative="less").pvalue
-    return float(p), "one-sided Welch t-test"
+            n = d.n_cases
+            estimate = (only_c - only_b) / n
+
+            def p_of(m: float) -> float:
+                return _tango(only_c, only_b, n, m)
+
+            method = "one-sided Tango score test"
+        else:
+            kb, nb, kc, nc = int(base.sum()), base.size, int(cur.sum()), cur.size
+            estimate = kc / nc - kb / nb
+
+            def p_of(m: float) -> float:
+                return _farrington_manning(kc, nc, kb, nb, m)
+
+            method = "one-sided Farrington-Manning score test"
+        interval = _invert(p_of, alpha)
+        return _Outcome(d, estimate, interval, p_of(margin), method)
+    if not est.location.testable:
+        return "n too small: no spread to test against"
+    p = est.location.p_less(margin)
+    return _Outcome(d, est.location.center, est.interval, p, f"one-sided {est.method}")
 
 
-def _ratio_test(d: stats.Design, margin: float) -> tuple[float, str] | str:
-    """One-sided p-value for H1: ratio (current / baseline) > 1 + margin, or why not."""
-    base, cur = d.means()
-    if d.paired:
-        if np.any(base <= 0) or np.any(cur <= 0):
-            return "values of zero or less: a ratio is undefined"
-        diffs = np.log(cur) - np.log(base) - math.log1p(margin)
-        diffs[np.abs(diffs) < 1e-12] = 0.0
-        name = "one-sided Wilcoxon signed-rank on per-case log ratios"
-        if not np.any(diffs != 0):
-            return 1.0, name
-        return float(sps.wilcoxon(diffs, alternative="greater").pvalue), name
-    p = sps.mannwhitneyu(cur / (1 + margin), base, alternative="greater").pvalue
-    return float(p), "one-sided Mann-Whitney U"
+def _ratio_outcome(
+    rule: GateRule, baseline: stats.MaybeValues, current: stats.MaybeValues, alpha: float
+) -> _Outcome | str:
+    """One-sided test of H1: ratio (current / baseline) > 1 + margin, or why not."""
+    est = stats.ratio_estimate(
+        rule.metric,
+        baseline,
+        current,
+        statistic=STATISTICS[rule.metric],
+        confidence=1 - 2 * alpha,
+    )
+    d = est.design
+    if est.estimate is None or est.location is None:
+        return est.note or "no estimate"
+    too_small = _too_small(d, alpha)
+    if too_small:
+        return too_small
+    if not est.location.testable:
+        return "n too small: no spread to test against"
+    p = est.location.p_greater(math.log1p(rule.margin))
+    return _Outcome(d, est.estimate, est.interval, p, f"one-sided {est.method}")
+
+
+def _invert(p_of: Callable[[float], float], alpha: float) -> stats.Interval:
+    """The 1 - 2*alpha interval of a difference from its one-sided test of H1: "below m".
+
+    ``p_of(m)`` falls as ``m`` rises; the upper end is where it crosses ``alpha`` (so the test
+    rejects at a margin exactly when the margin is at or above it), the lower end where it
+    crosses ``1 - alpha`` (the opposite one-sided test).
+    """
+    lo, hi = -1 + 1e-9, 1 - 1e-9
+
+    def crossing(level: float) -> float:
+        def f(m: float) -> float:
+            return p_of(m) - level
+
+        if f(lo) <= 0:
+            return -1.0
+        if f(hi) >= 0:
+            return 1.0
+        return float(optimize.brentq(f, lo, hi, xtol=1e-13))
+
+    return stats.Interval(crossing(1 - alpha), crossing(alpha))
 
 
 def _tango(only_c: int, only_b: int, n: int, margin: float) -> float:
@@ -349,44 +376,47 @@ def _tango(only_c: int, only_b: int, n: int, margin: float) -> float:
     c = -only_b * margin * (1 - margin)
     q = (math.sqrt(max(0.0, b * b - 4 * a * c)) - b) / (2 * a)
     variance = n * (2 * q + margin * (1 - margin))
-    if variance <= 0:
-        return 1.0
-    z = (only_c - only_b - n * margin) / math.sqrt(variance)
-    return float(sps.norm.cdf(z))
+    return _score_p(only_c - only_b - n * margin, variance)
 
 
 def _farrington_manning(kc: int, nc: int, kb: int, nb: int, margin: float) -> float:
-    """Farrington-Manning score test of H1: p_current - p_baseline < margin, independent."""
-    if margin == 0:
-        pb = pc = (kc + kb) / (nc + nb)
-    elif margin <= -1:
+    """Farrington-Manning score test of H1: p_current - p_baseline < margin, independent.
+
+    The proportions under H0 are the restricted maximum likelihood estimates, in closed form
+    (Farrington & Manning 1990; Miettinen & Nurminen 1985).
+    """
+    if margin <= -1:
         return 1.0
-    else:
-
-        def nll(p: float) -> float:
-            q = p + margin
-            return -float(
-                special.xlogy(kc, q)
-                + special.xlogy(nc - kc, 1 - q)
-                + special.xlogy(kb, p)
-                + special.xlogy(nb - kb, 1 - p)
-            )
-
-        res = optimize.minimize_scalar(
-            nll, bounds=(-margin, 1.0), method="bounded", options={"xatol": 1e-12}
-        )
-        pb = float(res.x)
-        pc = pb + margin
+    if margin >= 1:
+        return 0.0
+    pc_hat, pb_hat = kc / nc, kb / nb
+    pc = _restricted_mle(kc, nc, kb, nb, margin)
+    pb = pc - margin
     variance = pc * (1 - pc) / nc + pb * (1 - pb) / nb
+    return _score_p(pc_hat - pb_hat - margin, variance)
+
+
+def _restricted_mle(kc: int, nc: int, kb: int, nb: int, margin: float) -> float:
+    """The current run's proportion maximising the likelihood under p_c - p_b = margin."""
+    p1, p2, theta = kc / nc, kb / nb, nb / nc
+    a = 1 + theta
+    b = -(1 + theta + p1 + theta * p2 + margin * (theta + 2))
+    c = margin**2 + margin * (2 * p1 + theta + 1) + p1 + theta * p2
+    d = -p1 * margin * (1 + margin)
+    v = b**3 / (3 * a) ** 3 - b * c / (6 * a**2) + d / (2 * a)
+    u = math.copysign(math.sqrt(max(0.0, b**2 / (3 * a) ** 2 - c / (3 * a))), v)
+    if u == 0:
+        return min(1.0, max(0.0, -b / (3 * a)))
+    w = (math.pi + math.acos(max(-1.0, min(1.0, v / u**3)))) / 3
+    low, high = max(0.0, margin), min(1.0, 1 + margin)
+    return min(high, max(low, 2 * u * math.cos(w) - b / (3 * a)))
+
+
+def _score_p(numerator: float, variance: float) -> float:
+    """Lower-tail normal p-value of a score statistic; with no variance, by its sign alone."""
     if variance <= 0:
-        return 1.0
-    z = (kc / nc - kb / nb - margin) / math.sqrt(variance)
-    return float(sps.norm.cdf(z))
-
-
-def _nearly_constant(a: np.ndarray[tuple[int, ...], np.dtype[np.float64]]) -> bool:
-    """No variation to speak of (scipy's t-tests warn and return NaN there)."""
-    return a.size == 0 or float(np.ptp(a)) <= 1e-9 * max(1.0, float(np.max(np.abs(a))))
+        return 0.5 if numerator == 0 else (0.0 if numerator < 0 else 1.0)
+    return float(sps.norm.cdf(numerator / math.sqrt(variance)))
 
 
 # --- values and messages ---------------------------------------------------------------------
@@ -400,29 +430,49 @@ def _floats(values: stats.MaybeValues) -> dict[str, list[float]]:
     return {k: [float(x) for x in reps if x is not None] for k, reps in values.items()}
 
 
-def _message(
-    rule: GateRule,
-    verdict: Verdict,
-    estimate: float,
-    interval: stats.Interval | None,
-    confidence: float,
-    p: float,
-) -> str:
-    kind: stats.Kind = "ratio" if rule.relative else "difference"
-    change = stats.format_change(estimate, kind)
-    if interval is None:
-        evidence = "no interval"
-    else:
-        low = stats.format_change(interval.low, kind)
-        high = stats.format_change(interval.high, kind)
-        evidence = f"{confidence * 100:g}% CI {low}..{high}"
+def _message(rule: GateRule, verdict: Verdict, outcome: _Outcome, confidence: float) -> str:
+    margin = 1 + rule.margin if rule.relative else rule.margin
+    interval = outcome.interval
+    shown = [outcome.estimate]
+    if interval is not None:
+        shown.append(interval.low if rule.relative else interval.high)
+    digits = _digits(shown, margin, rule.relative)
+
+    def text(value: float) -> str:
+        if rule.relative:
+            return f"{(value - 1) * 100:+.{digits}f}%"
+        return f"{value:+.{digits}f}"
+
+    evidence = (
+        "no interval"
+        if interval is None
+        else f"{confidence * 100:g}% CI {text(interval.low)}..{text(interval.high)}"
+    )
     if verdict == "fail":
         beyond = "drops beyond" if not rule.relative else "exceeds"
         return (
-            f"{rule.metric} {change} ({evidence}) {beyond} the {rule.margin_text} margin, "
-            f"{stats.format_p(p)}"
+            f"{rule.metric} {text(outcome.estimate)} ({evidence}) {beyond} the "
+            f"{rule.margin_text} margin, {stats.format_p(outcome.p_value)}"
         )
     return (
-        f"{rule.metric} {change} ({evidence}) not shown beyond the {rule.margin_text} margin, "
-        f"{stats.format_p(p)}"
+        f"{rule.metric} {text(outcome.estimate)} ({evidence}) not shown beyond the "
+        f"{rule.margin_text} margin, {stats.format_p(outcome.p_value)}"
     )
+
+
+def _digits(values: list[float], margin: float, relative: bool) -> int:
+    """Decimals enough for each shown value to read on its true side of the margin."""
+    scale, base = (100.0, 0) if relative else (1.0, 3)
+    m = (margin - 1) * scale if relative else margin
+    for digits in range(base, base + 4):
+        if all(
+            _sign(round((v - 1) * scale if relative else v, digits) - m)
+            == _sign((v - 1) * scale - m if relative else v - m)
+            for v in values
+        ):
+            return digits
+    return base + 3
+
+
+def _sign(x: float) -> int:
+    return (x > 1e-12) - (x < -1e-12)

@@ -254,7 +254,8 @@ async def escalate(flow: Flow) -> Any:
     n = int(flow.params["n"])
     outputs = await flow.fork("escalate", n, lambda _: flow.propose())
     top = rank_by_votes(outputs)[0]
-    if len(top) / n >= float(flow.params["threshold"]):
+    # Within half a percent counts as reaching it, so the default 0.67 means two of three.
+    if len(top) / n >= float(flow.params["threshold"]) - 0.005:
         return top[0]
     return await flow.within("chain", flow.chain)
 

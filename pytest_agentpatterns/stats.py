@@ -3,8 +3,10 @@
 Per-repetition values arrive as ``Mapping[str, Sequence[float]]``: case id -> the values of
 that case's repetitions. Cases are the unit of evidence: when the same cases ran under both
 patterns the comparison is paired by case; otherwise it is unpaired, over cases when each side
-has at least two, over repetitions when a single case was run. docs/statistics.md explains
-each number and test.
+has at least two, over repetitions when a single case was run. Wherever a comparison allows
+it, its p-value and its interval come from one t statistic (`Location`), so an interval that
+excludes "no change" always comes with p below 1 - confidence, and vice versa.
+docs/statistics.md explains each number and test.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ N_RESAMPLES = 9999
 BOSCHLOO_MAX_RUNS = 100
 """Unpaired binary comparisons use Boschloo's exact test up to this many runs, Fisher's above."""
 
-_QUANTILES: dict[str, float] = {"p50": 0.5, "p95": 0.95}
+_QUANTILES: dict[str, float] = {"p50": 50.0, "p95": 95.0}
+_TOLERANCE = 1e-12
+"""Relative size below which a difference is rounding, not data."""
 _Array = NDArray[np.float64]
 _VectorStatistic = Callable[..., NDArray[np.float64]]
 
@@ -60,14 +64,108 @@ class Interval:
 
 
 @dataclass(frozen=True)
+class Location:
+    """A mean (or a difference of means) with its standard error and degrees of freedom.
+
+    The t-test and the t interval of a comparison are both read from one `Location`, so they
+    agree: ``null`` lies outside ``interval(c)`` exactly when ``p_value(null) < 1 - c``. For a
+    ratio the location is on the log scale. ``se`` 0 means the data show no variation at all:
+    then any ``null`` other than ``center`` is rejected with p 0. ``df`` 0 means there is
+    nothing to estimate a spread from: no interval, p 1.
+    """
+
+    center: float
+    se: float
+    df: float
+
+    @property
+    def testable(self) -> bool:
+        """There is a spread to test against (at least one degree of freedom)."""
+        return self.df > 0 and math.isfinite(self.se)
+
+    def interval(self, confidence: float = 0.95) -> Interval | None:
+        """The two-sided t interval at ``confidence``; None when not `testable`."""
+        if not self.testable:
+            return None
+        half = float(sps.t.ppf((1 + confidence) / 2, self.df)) * self.se
+        return Interval(self.center - half, self.center + half)
+
+    def p_value(self, null: float = 0.0) -> float:
+        """Two-sided p-value of H0: the true location is ``null``."""
+        if not self.testable:
+            return 1.0
+        if self.se == 0:
+            return 1.0 if _same(self.center, null) else 0.0
+        return min(1.0, 2 * float(sps.t.sf(abs(self.center - null) / self.se, self.df)))
+
+    def p_greater(self, null: float) -> float:
+        """One-sided p-value of H1: the true location is above ``null``."""
+        if not self.testable:
+            return 1.0
+        if self.se == 0:
+            return 0.0 if self.center > null and not _same(self.center, null) else 1.0
+        return float(sps.t.sf((self.center - null) / self.se, self.df))
+
+    def p_less(self, null: float) -> float:
+        """One-sided p-value of H1: the true location is below ``null``."""
+        if not self.testable:
+            return 1.0
+        if self.se == 0:
+            return 0.0 if self.center < null and not _same(self.center, null) else 1.0
+        return float(sps.t.cdf((self.center - null) / self.se, self.df))
+
+    @classmethod
+    def paired(cls, diffs: _Array, floor: float = 0.0) -> Location:
+        """Paired t on per-case ``diffs``; the variance of their mean is at least ``floor``.
+
+        The floor is the part of that variance the repetitions within each case show on their
+        own: cases that happen to agree exactly must not make the mean look certain.
+        """
+        n = diffs.size
+        center = float(diffs.mean())
+        if n < 2:
+            return cls(center, math.inf, 0.0)
+        variance = max(float(diffs.var(ddof=1)) / n, floor)
+        return cls(center, _snap_se(math.sqrt(variance), center), float(n - 1))
+
+    @classmethod
+    def welch(
+        cls, baseline: _Array, candidate: _Array, floors: tuple[float, float] = (0.0, 0.0)
+    ) -> Location:
+        """Welch's t for ``mean(candidate) - mean(baseline)`` (pooled when a side has one unit).
+
+        ``floors`` bound the variance of each side's mean from below, as in `paired`.
+        """
+        nb, nc = baseline.size, candidate.size
+        center = float(candidate.mean() - baseline.mean())
+        if nb + nc < 3:
+            return cls(center, math.inf, 0.0)
+        if min(nb, nc) == 1:
+            df = float(nb + nc - 2)
+            ss = float(((baseline - baseline.mean()) ** 2).sum())
+            ss += float(((candidate - candidate.mean()) ** 2).sum())
+            variance = max(ss / df * (1 / nb + 1 / nc), floors[0] + floors[1])
+            return cls(center, _snap_se(math.sqrt(variance), center), df)
+        vb = max(float(baseline.var(ddof=1)) / nb, floors[0])
+        vc = max(float(candidate.var(ddof=1)) / nc, floors[1])
+        if vb + vc == 0:
+            return cls(center, 0.0, float(nb + nc - 2))
+        df = (vb + vc) ** 2 / (vb**2 / (nb - 1) + vc**2 / (nc - 1))
+        return cls(center, _snap_se(math.sqrt(vb + vc), center), df)
+
+
+@dataclass(frozen=True)
 class Summary:
     """One pattern's numbers for one test function, cases aggregated.
 
     ``accuracy`` is the mean over cases of each case's mean score; ``accuracy_method`` says how
-    its interval was made ("wilson", "bootstrap" or "cluster bootstrap"). Latency percentiles
-    pool every repetition. ``cost_per_run`` is None when any run's cost is unknown;
-    ``cost_per_correct`` (cost per run / accuracy) is also None when nothing was correct.
-    ``tokens_per_run`` and ``calls_per_run`` are means over runs, None without data.
+    its interval was made: "wilson" (binary, one value per case or a single case),
+    "wilson (design effect)" (binary, several cases with repetitions), "bootstrap" (graded,
+    one value per case or a single case) or "t (per-case means)" (graded, several cases with
+    repetitions). The interval always contains ``accuracy`` and lies in [0, 1]. Latency
+    percentiles pool every repetition. ``cost_per_run`` is None when any run's cost is
+    unknown; ``cost_per_correct`` (cost per run / accuracy) is also None when nothing was
+    correct. ``tokens_per_run`` and ``calls_per_run`` are means over runs, None without data.
     """
 
     n: int
@@ -147,12 +245,19 @@ class Design:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point estimate with its interval, on the units of ``design``."""
+    """A point estimate with its interval, on the units of ``design``.
+
+    ``location`` is the t statistic behind both (on the log scale for a ratio) when the
+    estimate is a mean of per-unit values; tests at any null or margin are read from it.
+    ``method`` names that test.
+    """
 
     design: Design
     estimate: float | None
     interval: Interval | None
     note: str | None = None
+    location: Location | None = None
+    method: str | None = None
 
 
 # --- one-sample summaries --------------------------------------------------------------------
@@ -206,6 +311,40 @@ def mean_interval(
     return interval
 
 
+def clustered_accuracy_interval(
+    cases: Sequence[Sequence[float] | _Array], confidence: float = 0.95
+) -> tuple[Interval, str]:
+    """Interval for the mean of per-case mean scores, cases as clusters, and its method name.
+
+    Binary scores: a Wilson interval at the effective sample size (Korn & Graubard 1998): the
+    pooled repetitions shrunk by the design effect the spread of case means shows, and by
+    ``(z / t_{k-1})**2`` for having only k cases; never more than the repetitions themselves.
+    Graded scores: a t interval over the per-case means, whose standard error is never below
+    what the repetitions within cases show alone. Both contain the estimate and stay in
+    [0, 1], however few cases there are and however alike they happen to be.
+    """
+    arrays = [np.asarray(c, dtype=float) for c in cases if len(c) > 0]
+    if not arrays:
+        return Interval(0.0, 1.0), "wilson (design effect)"
+    means = _unit_means(tuple(arrays))
+    k = means.size
+    estimate = float(means.mean())
+    between = float(means.var(ddof=1)) / k if k > 1 else 0.0
+    binary = all(bool(np.all((a == 0) | (a == 1))) for a in arrays)
+    t = float(sps.t.ppf((1 + confidence) / 2, k - 1)) if k > 1 else math.inf
+    if binary:
+        z = float(sps.norm.ppf((1 + confidence) / 2))
+        n_srs = k * k / sum(1 / a.size for a in arrays)
+        n_eff = n_srs
+        if between > 0 and 0 < estimate < 1:
+            n_eff = min(n_srs, estimate * (1 - estimate) / between * (z / t) ** 2)
+        return _wilson(estimate, n_eff, z), "wilson (design effect)"
+    se = math.sqrt(max(between, _within_variance(tuple(arrays)) / k**2))
+    low = max(0.0, min(estimate, estimate - t * se))
+    high = min(1.0, max(estimate, estimate + t * se))
+    return Interval(low, high), "t (per-case means)"
+
+
 def summarize(
     accuracy: Values,
     latency: Values | None = None,
@@ -220,8 +359,8 @@ def summarize(
     """Summarise one pattern of one test function.
 
     Binary accuracy with one repetition per case, or a single case, gets a Wilson interval;
-    graded scores a bootstrap interval; several cases with several repetitions a cluster
-    bootstrap over cases (repetitions of one case are not independent evidence about others).
+    graded scores a bootstrap interval; several cases with several repetitions an interval
+    that treats cases as clusters (`clustered_accuracy_interval`).
     """
     cases = {k: np.asarray(v, dtype=float) for k, v in accuracy.items() if len(v) > 0}
     n = sum(a.size for a in cases.values())
@@ -236,10 +375,7 @@ def summarize(
         binary = bool(np.all((pooled == 0) | (pooled == 1)))
         clustered = len(cases) >= 2 and any(a.size > 1 for a in cases.values())
         if clustered:
-            method = "cluster bootstrap"
-            interval = mean_interval(
-                means.tolist(), confidence, seed, bounds=(0.0, 1.0), n_resamples=n_resamples
-            )
+            interval, method = clustered_accuracy_interval(list(cases.values()), confidence)
         elif binary:
             method = "wilson"
             interval = wilson_interval(int(pooled.sum()), n, confidence)
@@ -248,6 +384,7 @@ def summarize(
             interval = mean_interval(
                 pooled.tolist(), confidence, seed, bounds=(0.0, 1.0), n_resamples=n_resamples
             )
+        interval = Interval(min(interval.low, acc), max(interval.high, acc))
     lat = [x for v in (latency or {}).values() for x in v]
     p50 = percentile(lat, 50) if lat else None
     p95 = percentile(lat, 95) if lat else None
@@ -363,8 +500,10 @@ def accuracy_difference(
 ) -> Estimate:
     """Candidate accuracy minus baseline accuracy, with its interval.
 
-    Binary single outcomes get Newcombe intervals (paired or independent); otherwise a
-    bootstrap over units (per-case differences when paired).
+    Binary single outcomes get Newcombe intervals (paired or independent). Otherwise a t
+    interval: paired, over per-case differences of mean score; unpaired, Welch's over per-unit
+    means. Its `Location` is kept for tests. ``seed`` and ``n_resamples`` are accepted for
+    compatibility; no resampling is done.
     """
     d = design(baseline, candidate)
     if not d.baseline or not d.candidate:
@@ -382,23 +521,21 @@ def accuracy_difference(
         kc, nc = int(cand_means.sum()), cand_means.size
         return Estimate(d, kc / nc - kb / nb, newcombe_interval(kc, nc, kb, nb, confidence))
     if d.paired:
-        diffs = cand_means - base_means
-        estimate = float(diffs.mean())
-        interval = _bootstrap((diffs,), _mean_stat, estimate, confidence, seed, "BCa", n_resamples)
+        floor = (_within_variance(d.baseline) + _within_variance(d.candidate)) / d.n_cases**2
+        location = Location.paired(cand_means - base_means, floor)
+        method = "t-test on per-case differences"
     else:
-        estimate = float(cand_means.mean() - base_means.mean())
-        interval = _bootstrap(
-            (base_means, cand_means),
-            _mean_diff_stat,
-            estimate,
-            confidence,
-            seed,
-            "BCa",
-            n_resamples,
+        floors = (
+            _within_variance(d.baseline) / len(d.baseline) ** 2,
+            _within_variance(d.candidate) / len(d.candidate) ** 2,
         )
+        location = Location.welch(base_means, cand_means, floors)
+        method = "Welch t-test on per-unit means"
+    interval = location.interval(confidence)
     if interval is not None:
         interval = Interval(max(-1.0, interval.low), min(1.0, interval.high))
-    return Estimate(d, estimate, interval, None if interval else "too few units for an interval")
+    note = None if interval else "too few units for an interval"
+    return Estimate(d, location.center, interval, note, location, method)
 
 
 def ratio_estimate(
@@ -411,11 +548,15 @@ def ratio_estimate(
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
 ) -> Estimate:
-    """Candidate ``statistic`` over baseline ``statistic`` (p50, p95 or mean), with its interval.
+    """Candidate over baseline ``statistic`` (p50, p95 or mean), with its t interval.
 
-    Percentiles pool the repetitions of the analysed units; the mean is the mean of per-unit
-    means. The interval resamples units (cases, so a cluster bootstrap), the same units on both
-    sides when paired.
+    Each unit's statistic is taken (a case's p95 over its repetitions; a single run's value
+    when units are runs) and compared on the log scale. Paired, the estimate is the geometric
+    mean over cases of the per-case ratios, with a paired t interval; unpaired, the ratio of
+    the sides' geometric means, with Welch's interval. Cases where both sides' statistic is 0
+    say nothing about a ratio and are left out; a statistic of 0 on one side only, or a
+    baseline statistic of 0 overall, makes the ratio undefined. ``seed`` and ``n_resamples``
+    are accepted for compatibility; no resampling is done.
     """
     if statistic not in ("p50", "p95", "mean"):
         raise ValueError(f"statistic must be one of p50, p95, mean; got {statistic!r}")
@@ -426,42 +567,44 @@ def ratio_estimate(
     d = design(known[0], known[1])
     if not d.baseline or not d.candidate:
         return Estimate(d, None, None, _no_runs(d))
-    base_pad, cand_pad = _pad(d.baseline), _pad(d.candidate)
-    base_means, cand_means = d.means()
-
-    def stat(pad: _Array, means: _Array, idx: NDArray[np.intp]) -> _Array:
-        if statistic == "mean":
-            return np.asarray(means[idx].mean(axis=-1), dtype=float)
-        gathered = pad[idx]
-        flat = gathered.reshape(*gathered.shape[:-2], -1)
-        return _pooled_quantile(flat, _QUANTILES[statistic])
-
-    whole_b = np.arange(len(d.baseline))
-    whole_c = np.arange(len(d.candidate))
-    denominator = float(stat(base_pad, base_means, whole_b))
+    if statistic == "mean":
+        denominator = float(d.means()[0].mean())
+    else:
+        denominator = float(np.percentile(np.concatenate(d.baseline), _QUANTILES[statistic]))
     if not denominator > 0:
         return Estimate(d, None, None, f"ratio undefined: baseline {statistic} is {denominator:g}")
-    estimate = float(stat(cand_pad, cand_means, whole_c)) / denominator
-
-    def paired_ratio(i: NDArray[np.integer], axis: int = -1) -> _Array:
-        idx = i.astype(np.intp)
-        return stat(cand_pad, cand_means, idx) / stat(base_pad, base_means, idx)
-
-    def unpaired_ratio(ib: NDArray[np.integer], ic: NDArray[np.integer], axis: int = -1) -> _Array:
-        return stat(cand_pad, cand_means, ic.astype(np.intp)) / stat(
-            base_pad, base_means, ib.astype(np.intp)
-        )
-
-    method: Literal["BCa", "percentile"] = "BCa" if statistic == "mean" else "percentile"
+    base = _unit_statistic(d.baseline, statistic)
+    cand = _unit_statistic(d.candidate, statistic)
+    what = "mean" if statistic == "mean" else statistic
     if d.paired:
-        interval = _bootstrap(
-            (whole_b,), paired_ratio, estimate, confidence, seed, method, n_resamples
-        )
+        informative = (base != 0) | (cand != 0)
+        base, cand = base[informative], cand[informative]
+    for side, values in (("baseline", base), ("candidate", cand)):
+        if np.any(values <= 0):
+            units = "cases" if d.paired or not d.single_valued else "runs"
+            return Estimate(
+                d, None, None, f"ratio undefined: some {side} {units} have a {what} of 0 or less"
+            )
+    if d.paired:
+        if base.size < 2:
+            return Estimate(d, None, None, "ratio undefined: fewer than two cases above 0")
+        location = Location.paired(np.log(cand) - np.log(base))
+        method = f"t-test on per-case log ratios of the {what}"
     else:
-        interval = _bootstrap(
-            (whole_b, whole_c), unpaired_ratio, estimate, confidence, seed, method, n_resamples
+        location = Location.welch(np.log(base), np.log(cand))
+        method = (
+            "Welch t-test on log values"
+            if d.single_valued
+            else f"Welch t-test on per-case log {what}"
         )
-    return Estimate(d, estimate, interval, None if interval else "too few units for an interval")
+    log_interval = location.interval(confidence)
+    interval = (
+        None
+        if log_interval is None
+        else Interval(math.exp(log_interval.low), math.exp(log_interval.high))
+    )
+    note = None if interval else "too few units for an interval"
+    return Estimate(d, math.exp(location.center), interval, note, location, method)
 
 
 def paired_counts(
@@ -492,9 +635,10 @@ def compare_accuracy(
 ) -> Comparison:
     """Accuracy difference (candidate - baseline) with interval and two-sided p-value.
 
-    Paired, one binary outcome per case: exact McNemar. Paired otherwise: Wilcoxon signed-rank
-    on per-case mean differences. Unpaired binary: Boschloo's exact test (Fisher's beyond
-    `BOSCHLOO_MAX_RUNS` runs). Unpaired otherwise: Mann-Whitney U on per-unit means.
+    Paired, one binary outcome per case: exact McNemar. Paired otherwise: t-test on per-case
+    differences of mean score (see `accuracy_difference`). Unpaired binary: Boschloo's exact
+    test (Fisher's beyond `BOSCHLOO_MAX_RUNS` runs). Unpaired otherwise: Welch's t-test on
+    per-unit means. The t-tests are read from the same statistic as the interval.
     """
     est = accuracy_difference(
         baseline, candidate, confidence=confidence, seed=seed, n_resamples=n_resamples
@@ -504,22 +648,19 @@ def compare_accuracy(
         return _unavailable("accuracy", "difference", est)
     base_means, cand_means = d.means()
     p: float
-    if _binary(d) and d.single_valued:
-        if d.paired:
-            _, only_b, only_c, _ = paired_counts(base_means, cand_means)
-            test, p = "exact McNemar", mcnemar_exact(only_c, only_b)
-        else:
-            kb, nb = int(base_means.sum()), base_means.size
-            kc, nc = int(cand_means.sum()), cand_means.size
-            table = [[kc, nc - kc], [kb, nb - kb]]
-            if nb + nc <= BOSCHLOO_MAX_RUNS:
-                test, p = "Boschloo exact", _boschloo(table)
-            else:
-                test, p = "Fisher exact", float(sps.fisher_exact(table).pvalue)
+    if est.location is not None:
+        test, p = est.method or "t-test", est.location.p_value(0.0)
     elif d.paired:
-        test, p = "Wilcoxon signed-rank (per-case means)", _wilcoxon(cand_means - base_means)
+        _, only_b, only_c, _ = paired_counts(base_means, cand_means)
+        test, p = "exact McNemar", mcnemar_exact(only_c, only_b)
     else:
-        test, p = "Mann-Whitney U (per-unit means)", _mannwhitney(cand_means, base_means)
+        kb, nb = int(base_means.sum()), base_means.size
+        kc, nc = int(cand_means.sum()), cand_means.size
+        table = [[kc, nc - kc], [kb, nb - kb]]
+        if nb + nc <= BOSCHLOO_MAX_RUNS:
+            test, p = "Boschloo exact", _boschloo(table)
+        else:
+            test, p = "Fisher exact", float(sps.fisher_exact(table).pvalue)
     return _comparison("accuracy", "difference", est, p, test, confidence, alpha)
 
 
@@ -536,9 +677,9 @@ def compare_ratio(
 ) -> Comparison:
     """Ratio of ``statistic`` (candidate / baseline) with interval and two-sided p-value.
 
-    The p-value tests a multiplicative shift: paired, Wilcoxon signed-rank on per-case log
-    ratios of means; unpaired, Mann-Whitney U on per-unit means. Any unknown value (None)
-    makes the comparison unavailable rather than guessed.
+    The p-value is the t-test behind `ratio_estimate`'s interval: paired, on per-case log
+    ratios of the statistic; unpaired, Welch's on the units' log statistic. Any unknown value
+    (None) makes the comparison unavailable rather than guessed.
     """
     est = ratio_estimate(
         metric,
@@ -549,17 +690,10 @@ def compare_ratio(
         seed=seed,
         n_resamples=n_resamples,
     )
-    if est.estimate is None:
+    if est.estimate is None or est.location is None:
         return _unavailable(metric, "ratio", est)
-    d = est.design
-    base_means, cand_means = d.means()
-    if d.paired:
-        positive = (base_means > 0) & (cand_means > 0)
-        logs = np.log(cand_means[positive]) - np.log(base_means[positive])
-        test, p = "Wilcoxon signed-rank (per-case log ratios)", _wilcoxon(logs)
-    else:
-        test, p = "Mann-Whitney U (per-unit means)", _mannwhitney(cand_means, base_means)
-    return _comparison(metric, "ratio", est, p, test, confidence, alpha)
+    p = est.location.p_value(0.0)
+    return _comparison(metric, "ratio", est, p, est.method or "t-test", confidence, alpha)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
@@ -581,7 +715,7 @@ def adjust(comparisons: Sequence[Comparison], alpha: float = 0.05) -> list[Compa
     adjusted = holm([c.p_value for c in comparisons])
     out = []
     for c, p in zip(comparisons, adjusted, strict=True):
-        note = _power_note(c.kind, p, c.mde, alpha) if p is not None else c.note
+        note = _power_note(c.kind, p, c.mde, alpha, c.estimate) if p is not None else c.note
         out.append(replace(c, p_adjusted=p, note=note))
     return out
 
@@ -706,8 +840,8 @@ def _comparison(
     metric: str, kind: Kind, est: Estimate, p: float, test: str, confidence: float, alpha: float
 ) -> Comparison:
     d = est.design
-    mde = _mde(kind, est.interval, confidence, alpha)
-    note = _power_note(kind, p, mde, alpha) or est.note
+    mde = _mde(kind, est, confidence, alpha)
+    note = _power_note(kind, p, mde, alpha, est.estimate) or est.note
     return Comparison(
         metric=metric,
         kind=kind,
@@ -743,8 +877,16 @@ def _unavailable(metric: str, kind: Kind, est: Estimate) -> Comparison:
     )
 
 
-def _mde(kind: Kind, interval: Interval | None, confidence: float, alpha: float) -> float | None:
-    """Minimal detectable effect at `POWER`, from the standard error the interval implies."""
+def _mde(kind: Kind, est: Estimate, confidence: float, alpha: float) -> float | None:
+    """Minimal detectable effect at `POWER`: from the t statistic's standard error when there
+    is one, else from the standard error the interval implies (a normal approximation)."""
+    loc = est.location
+    if loc is not None:
+        if not loc.testable:
+            return None
+        k = float(sps.t.ppf(1 - alpha / 2, loc.df) + sps.t.ppf(POWER, loc.df))
+        return k * loc.se if kind == "difference" else math.exp(k * loc.se)
+    interval = est.interval
     if interval is None:
         return None
     z_conf = float(sps.norm.ppf((1 + confidence) / 2))
@@ -757,17 +899,19 @@ def _mde(kind: Kind, interval: Interval | None, confidence: float, alpha: float)
     return math.exp(k * se)
 
 
-def _power_note(kind: Kind, p: float | None, mde: float | None, alpha: float) -> str | None:
+def _power_note(
+    kind: Kind, p: float | None, mde: float | None, alpha: float, estimate: float | None
+) -> str | None:
     if p is None or p < alpha:
         return None
-    if mde is None:
+    null = 0.0 if kind == "difference" else 1.0
+    no_spread = mde is not None and (mde < 1e-9 if kind == "difference" else mde < 1 + 1e-9)
+    if no_spread and estimate is not None and _same(estimate, null):
+        return "no difference observed (every difference is exactly zero)"
+    if mde is None or no_spread:
         return "no detectable difference (n too small to say how large a change could be missed)"
     if kind == "difference":
-        if mde < 1e-9:
-            return "no difference observed (no variation in the data)"
         return f"no detectable difference (n too small: could miss up to {mde:.2f})"
-    if mde < 1 + 1e-9:
-        return "no difference observed (no variation in the data)"
     return f"no detectable difference (n too small: could miss up to {mde:.2f}x either way)"
 
 
@@ -813,33 +957,43 @@ def _known(values: MaybeValues) -> dict[str, list[float]] | None:
     return out
 
 
-def _pad(units: tuple[_Array, ...]) -> _Array:
-    """Units as rows of a matrix, short rows padded with NaN."""
-    width = max(u.size for u in units)
-    out = np.full((len(units), width), np.nan)
-    for i, u in enumerate(units):
-        out[i, : u.size] = u
-    return out
+def _same(a: float, b: float) -> bool:
+    """Equal up to rounding."""
+    return abs(a - b) <= _TOLERANCE * max(1.0, abs(a), abs(b))
 
 
-def _pooled_quantile(rows: _Array, q: float) -> _Array:
-    """Linear-interpolation quantile of each NaN-padded row (numpy's default method)."""
-    ordered = np.sort(rows, axis=-1)
-    count = np.sum(~np.isnan(ordered), axis=-1)
-    h = (count - 1) * q
-    lo = np.floor(h).astype(np.intp)
-    hi = np.minimum(lo + 1, count - 1)
-    a = np.take_along_axis(ordered, lo[..., None], axis=-1)[..., 0]
-    b = np.take_along_axis(ordered, hi[..., None], axis=-1)[..., 0]
-    return np.asarray(a + (h - lo) * (b - a), dtype=float)
+def _snap_se(se: float, center: float) -> float:
+    """A standard error that is only rounding noise (constant data) becomes exactly 0."""
+    return 0.0 if se <= _TOLERANCE * max(1.0, abs(center)) else se
+
+
+def _within_variance(units: tuple[_Array, ...]) -> float:
+    """Sum over units of the variance of a unit's mean that its own repetitions show."""
+    return sum(float(u.var(ddof=1)) / u.size for u in units if u.size > 1)
+
+
+def _wilson(p: float, n: float, z: float) -> Interval:
+    """Wilson score interval for a proportion ``p`` at a (possibly fractional) sample size."""
+    if n <= 0:
+        return Interval(0.0, 1.0)
+    z2n = z * z / n
+    center = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    low = 0.0 if p <= 0 else max(0.0, min(p, float(center - half)))
+    high = 1.0 if p >= 1 else min(1.0, max(p, float(center + half)))
+    return Interval(low, high)
+
+
+def _unit_statistic(units: tuple[_Array, ...], statistic: Statistic) -> _Array:
+    """Each unit's mean or percentile (linear interpolation)."""
+    if statistic == "mean":
+        return _unit_means(units)
+    q = _QUANTILES[statistic]
+    return np.array([float(np.percentile(u, q)) for u in units], dtype=float)
 
 
 def _mean_stat(x: _Array, axis: int = -1) -> _Array:
     return np.asarray(np.mean(x, axis=axis), dtype=float)
-
-
-def _mean_diff_stat(b: _Array, c: _Array, axis: int = -1) -> _Array:
-    return np.asarray(np.mean(c, axis=axis) - np.mean(b, axis=axis), dtype=float)
 
 
 def _bootstrap(
@@ -878,20 +1032,6 @@ def _bootstrap(
         tail = (1 - confidence) / 2 * 100
         low, high = (float(x) for x in np.percentile(dist, [tail, 100 - tail]))
     return Interval(min(low, estimate), max(high, estimate))
-
-
-def _wilcoxon(diffs: _Array) -> float:
-    """Two-sided Wilcoxon signed-rank p-value; 1.0 when nothing differs."""
-    if diffs.size == 0 or not np.any(diffs != 0):
-        return 1.0
-    return float(sps.wilcoxon(diffs).pvalue)
-
-
-def _mannwhitney(x: _Array, y: _Array) -> float:
-    """Two-sided Mann-Whitney U p-value; 1.0 when a side is empty."""
-    if x.size == 0 or y.size == 0:
-        return 1.0
-    return float(sps.mannwhitneyu(x, y).pvalue)
 
 
 def _boschloo(table: list[list[int]]) -> float:

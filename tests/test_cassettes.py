@@ -382,7 +382,7 @@ def test_atomic_write_leaves_old_cassette_on_failure(
     monkeypatch.setattr("pytest_agentpatterns.atomic.os.replace", explode)
     with pytest.raises(KeyboardInterrupt):
         cassettes.Persister.save_cassette(
-            path, {"requests": [], "responses": []}, serializer=cassettes.jsonserializer
+            path, {"requests": [], "responses": []}, serializer=cassettes.CompactJson
         )
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
