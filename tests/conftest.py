@@ -8,11 +8,15 @@ from collections.abc import Iterator
 # (and assertion-rewriting) them in every inline run is slow.
 import anthropic  # noqa: F401
 import hypothesis  # noqa: F401
+import numpy  # noqa: F401  (numpy cannot be imported twice in one process)
 import openai  # noqa: F401
 import pytest
+import scipy.stats  # noqa: F401
 import tabulate  # noqa: F401
 import vcr  # noqa: F401
 
+import pytest_agentpatterns.analysis
+import pytest_agentpatterns.html  # noqa: F401
 from pytest_agentpatterns.sim import Simulator
 
 # One question the simulator answers right or wrong, with exactly one wrong answer, so that

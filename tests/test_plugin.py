@@ -13,6 +13,11 @@ from pytest_agentpatterns import Task, Verdict
 """
 
 
+# Inline modules whose bodies assert the behaviour under test: an incorrect repetition must
+# fail the item (without a threshold, an AssertionError only counts as an incorrect answer).
+STRICT = TASK + "pytestmark = pytest.mark.agentpatterns(min_accuracy=1.0)\n"
+
+
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none", *args)
 
@@ -25,7 +30,7 @@ def report(pytester: pytest.Pytester, *args: str) -> dict:  # type: ignore[type-
 
 def test_all_patterns_make_one_item_per_case_and_pattern(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 t = Task(name="t", propose=lambda x: x.upper(), verify=lambda x, o: True,
          refine=lambda x, o, f: o)
@@ -50,7 +55,7 @@ def test_upper(agent, word):
 
 def test_default_is_single_then_marker_then_cli(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 t = Task(name="t", propose=lambda x: x)
 
@@ -90,7 +95,7 @@ def test_ini_patterns_and_repeat(pytester: pytest.Pytester) -> None:
 
 def test_sequential_chain_feeds_each_step(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 async def extract(x, prev):
     assert prev is None
@@ -110,7 +115,7 @@ def test_chain(agent):
 
 def test_parallel_branches_really_run_at_once_threads(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 barrier = threading.Barrier(6, timeout=10)
 def propose(x):
@@ -128,7 +133,7 @@ def test_fanout(agent):
 
 def test_parallel_branches_really_run_at_once_asyncio(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 barrier = None
 async def propose(x):
@@ -152,7 +157,7 @@ def test_fanout(agent):
 
 def test_max_concurrency_bounds_branches(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 lock = threading.Lock()
 inside = 0
@@ -180,7 +185,7 @@ def test_bounded(agent):
 
 def test_aggregators(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 import itertools
 def make(agg, verify=None):
@@ -209,7 +214,7 @@ def test_agg(agent, agg, expected):
 
 def test_hybrid_verifies_in_vote_order_and_marks_unverified(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 import itertools
 seen = []
@@ -248,7 +253,7 @@ def test_none_passes(agent):
 
 def test_escalate_runs_chain_only_below_threshold(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 import itertools
 def make(answers):
@@ -273,7 +278,7 @@ def test_disagree(agent):
 
 def test_loop_refines_until_verify_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 calls = []
 def propose(x):
@@ -461,7 +466,7 @@ def pytest_agentpatterns_register(registry):
 """
     )
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 import itertools
 it = itertools.cycle(["a", "bbb", "cc"])
@@ -560,7 +565,7 @@ def test_help_lists_options(pytester: pytest.Pytester) -> None:
 
 def test_async_test_body_uses_arun(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        TASK
+        STRICT
         + """
 async def propose(x):
     await asyncio.sleep(0)
