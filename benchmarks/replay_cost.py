@@ -188,7 +188,7 @@ def plugin_block(
 
                 def address(i: int, state: RepetitionState = state) -> None:
                     # The i-th call of the body: its address is r0/main/test#i.
-                    state.root.ordinals["test"] = i
+                    state._ordinals[(), "test"] = i
 
                 try:
                     seconds, texts = _call_all(client, indices, address)
