@@ -164,7 +164,8 @@ def evaluate(
     ``baseline`` is None when the test (or pattern) is missing from the baseline run. Paired by
     case when at least two cases are in both runs; the verdict is "fail" when the one-sided
     p-value is at most ``alpha``, "not evaluated" when the data cannot decide (see
-    docs/statistics.md), else "pass".
+    docs/statistics.md), else "pass". ``seed`` and ``n_resamples`` are accepted for
+    compatibility: every test is computed in closed form, without resampling.
     """
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
@@ -249,10 +250,12 @@ def _plain(x: float) -> str:
 
 
 def _too_small(d: stats.Design, alpha: float) -> str | None:
-    """Why no outcome of this size could fail the gate, or None.
+    """Why the data are too few to fail the gate on, or None.
 
-    A paired test can do no better than a sign test's 0.5**n; an unpaired one no better than
-    one arrangement of all runs out of C(n_b + n_c, n_b).
+    Paired, at least log2(1/alpha) cases: with fewer, even cases that all moved the same way
+    could not show a regression without leaning wholly on the t model (a sign test's best p is
+    0.5**n). Unpaired, enough runs that one arrangement of all runs out of C(n_b + n_c, n_b)
+    is at most alpha, the best a rank test could do.
     """
     if d.paired:
         if 0.5**d.n_cases <= alpha:

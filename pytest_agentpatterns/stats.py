@@ -115,27 +115,18 @@ class Location:
         return float(sps.t.cdf((self.center - null) / self.se, self.df))
 
     @classmethod
-    def paired(cls, diffs: _Array, floor: float = 0.0) -> Location:
-        """Paired t on per-case ``diffs``; the variance of their mean is at least ``floor``.
-
-        The floor is the part of that variance the repetitions within each case show on their
-        own: cases that happen to agree exactly must not make the mean look certain.
-        """
+    def paired(cls, diffs: _Array) -> Location:
+        """The paired t statistic of per-case ``diffs`` (cases are the units)."""
         n = diffs.size
         center = float(diffs.mean())
         if n < 2:
             return cls(center, math.inf, 0.0)
-        variance = max(float(diffs.var(ddof=1)) / n, floor)
-        return cls(center, _snap_se(math.sqrt(variance), center), float(n - 1))
+        se = math.sqrt(float(diffs.var(ddof=1)) / n)
+        return cls(center, _snap_se(se, center), float(n - 1))
 
     @classmethod
-    def welch(
-        cls, baseline: _Array, candidate: _Array, floors: tuple[float, float] = (0.0, 0.0)
-    ) -> Location:
-        """Welch's t for ``mean(candidate) - mean(baseline)`` (pooled when a side has one unit).
-
-        ``floors`` bound the variance of each side's mean from below, as in `paired`.
-        """
+    def welch(cls, baseline: _Array, candidate: _Array) -> Location:
+        """Welch's t for ``mean(candidate) - mean(baseline)`` (pooled when a side has one unit)."""
         nb, nc = baseline.size, candidate.size
         center = float(candidate.mean() - baseline.mean())
         if nb + nc < 3:
@@ -144,10 +135,10 @@ class Location:
             df = float(nb + nc - 2)
             ss = float(((baseline - baseline.mean()) ** 2).sum())
             ss += float(((candidate - candidate.mean()) ** 2).sum())
-            variance = max(ss / df * (1 / nb + 1 / nc), floors[0] + floors[1])
-            return cls(center, _snap_se(math.sqrt(variance), center), df)
-        vb = max(float(baseline.var(ddof=1)) / nb, floors[0])
-        vc = max(float(candidate.var(ddof=1)) / nc, floors[1])
+            se = math.sqrt(ss / df * (1 / nb + 1 / nc))
+            return cls(center, _snap_se(se, center), df)
+        vb = float(baseline.var(ddof=1)) / nb
+        vc = float(candidate.var(ddof=1)) / nc
         if vb + vc == 0:
             return cls(center, 0.0, float(nb + nc - 2))
         df = (vb + vc) ** 2 / (vb**2 / (nb - 1) + vc**2 / (nc - 1))
@@ -521,15 +512,10 @@ def accuracy_difference(
         kc, nc = int(cand_means.sum()), cand_means.size
         return Estimate(d, kc / nc - kb / nb, newcombe_interval(kc, nc, kb, nb, confidence))
     if d.paired:
-        floor = (_within_variance(d.baseline) + _within_variance(d.candidate)) / d.n_cases**2
-        location = Location.paired(cand_means - base_means, floor)
+        location = Location.paired(cand_means - base_means)
         method = "t-test on per-case differences"
     else:
-        floors = (
-            _within_variance(d.baseline) / len(d.baseline) ** 2,
-            _within_variance(d.candidate) / len(d.candidate) ** 2,
-        )
-        location = Location.welch(base_means, cand_means, floors)
+        location = Location.welch(base_means, cand_means)
         method = "Welch t-test on per-unit means"
     interval = location.interval(confidence)
     if interval is not None:

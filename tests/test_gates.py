@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, special
 from scipy import stats as sps
 
-from pytest_agentpatterns import gates
+from pytest_agentpatterns import gates, stats
 from pytest_agentpatterns.gates import ALLOWED_METRICS, GateRule, evaluate, parse_rules
 
 Runs = dict[str, list[float]]
@@ -147,7 +148,7 @@ def test_clear_regression_fails_with_a_one_line_message() -> None:
     assert result.failed and result.verdict == "fail"
     assert (result.test, result.pattern) == ("test_triage", "hybrid")
     assert result.paired and result.n_cases == 30
-    assert result.method == "one-sided Wilcoxon signed-rank on per-case log ratios, paired"
+    assert result.method == "one-sided t-test on per-case log ratios of the p95, paired"
     assert result.estimate is not None and result.interval is not None
     assert result.estimate in result.interval
     assert result.p_value is not None and result.p_value <= 0.05
@@ -173,17 +174,28 @@ def test_unpaired_when_a_single_case_was_repeated() -> None:
     result = evaluate(rule("latency_mean:+10%"), base, cur)
     assert result.verdict == "fail"
     assert result.paired is False
-    assert result.method == "one-sided Mann-Whitney U, unpaired"
-    expected = sps.mannwhitneyu(np.array(cur["only"]) / 1.1, base["only"], alternative="greater")
+    assert result.method == "one-sided Welch t-test on log values, unpaired"
+    expected = sps.ttest_ind(
+        np.log(cur["only"]) - math.log(1.1),
+        np.log(base["only"]),
+        equal_var=False,
+        alternative="greater",
+    )
     assert result.p_value == pytest.approx(expected.pvalue)
 
 
-def test_paired_statistic_matches_shifted_wilcoxon() -> None:
+def test_paired_statistic_is_the_shifted_t_test_and_its_interval() -> None:
     base, cur = latencies(3, ratio=1.1)
     result = evaluate(rule("cost:+5%"), base, cur)
     keys = sorted(base)
-    diffs = [math.log(cur[k][0]) - math.log(base[k][0]) - math.log(1.05) for k in keys]
-    assert result.p_value == pytest.approx(sps.wilcoxon(diffs, alternative="greater").pvalue)
+    logs = np.array([math.log(cur[k][0]) - math.log(base[k][0]) for k in keys])
+    expected = sps.ttest_1samp(logs - math.log(1.05), 0, alternative="greater").pvalue
+    assert result.p_value == pytest.approx(expected)
+    assert result.estimate == pytest.approx(math.exp(logs.mean()))
+    low, high = sps.t.interval(0.9, logs.size - 1, logs.mean(), sps.sem(logs))
+    assert result.interval is not None
+    assert result.interval.low == pytest.approx(math.exp(low))
+    assert result.interval.high == pytest.approx(math.exp(high))
 
 
 def test_accuracy_drop_fails_and_names_the_drop() -> None:
@@ -195,8 +207,9 @@ def test_accuracy_drop_fails_and_names_the_drop() -> None:
     assert result.message.startswith("accuracy -0.500 (90% CI ")
     assert "drops beyond the -0.05 margin, p<0.001" in result.message
     result = evaluate(rule("accuracy:0"), base, cur)
-    assert result.method == "one-sided exact McNemar, paired"
-    assert result.p_value == pytest.approx(0.5**20)
+    # Tango's test at margin 0 is McNemar's z-test.
+    assert result.method == "one-sided Tango score test, paired"
+    assert result.p_value == pytest.approx(sps.norm.cdf(-20 / math.sqrt(20)))
 
 
 def test_accuracy_improvement_passes() -> None:
@@ -220,16 +233,135 @@ def test_accuracy_test_selection() -> None:
         {f"c{i}": [1.0, 1.0] for i in range(10)},
         {f"c{i}": [0.5, 0.5] for i in range(10)},
     )
-    assert constant.method == "one-sided sign test on per-case differences, paired"
-    assert constant.p_value == pytest.approx(0.5**10)
+    # Every case drops by exactly 0.5 and no repetition varies: certain, not a tie.
+    assert constant.method == "one-sided t-test on per-case differences, paired"
+    assert constant.p_value == 0.0 and constant.verdict == "fail"
+    assert constant.interval == stats.Interval(-0.5, -0.5)
     pooled = evaluate(rule("accuracy:-0.05"), {"x": [1.0] * 30}, {"x": [1.0] * 10 + [0.0] * 20})
     assert pooled.method == "one-sided Farrington-Manning score test, unpaired"
     assert pooled.verdict == "fail"
     graded_unpaired = evaluate(
         rule("accuracy:0"), {"x": [0.9, 0.8, 0.85, 0.95]}, {"x": [0.1, 0.2, 0.15, 0.3]}
     )
-    assert graded_unpaired.method == "one-sided Welch t-test, unpaired"
+    assert graded_unpaired.method == "one-sided Welch t-test on per-unit means, unpaired"
     assert graded_unpaired.verdict == "fail"
+
+
+def test_shown_change_is_the_tested_change() -> None:
+    # Six cases of very different size, four runs each: every case is about 35% slower, except
+    # the slowest case, which dominates the pooled p95 and is only 15% slower. The gate tests
+    # per-case p95 ratios, so it shows their geometric mean, not the pooled p95 ratio.
+    rng = np.random.default_rng(1)
+    scales = [1.0, 1.2, 1.5, 2.0, 2.5, 10.0]
+    slow = [1.35, 1.37, 1.33, 1.36, 1.34, 1.15]
+    base = {f"c{i}": (s * rng.lognormal(0, 0.02, 4)).tolist() for i, s in enumerate(scales)}
+    cur = {k: [x * slow[i] for x in v] for i, (k, v) in enumerate(base.items())}
+    pooled = np.percentile([x for v in cur.values() for x in v], 95) / np.percentile(
+        [x for v in base.values() for x in v], 95
+    )
+    assert pooled < 1.2
+    result = evaluate(rule("latency_p95:+20%"), base, cur)
+    assert result.verdict == "fail" and result.interval is not None
+    assert result.estimate is not None and result.estimate > 1.2
+    assert result.interval.low > 1.2
+    assert "exceeds the +20% margin" in result.message
+
+
+def test_message_shows_enough_digits_to_read_the_verdict() -> None:
+    base = {f"c{i}": [float(i + 1)] for i in range(8)}
+    cur = {k: [v[0] * 1.203] for k, v in base.items()}
+    result = evaluate(rule("latency_p95:+20%"), base, cur)
+    assert result.verdict == "fail"
+    assert result.message == (
+        "latency_p95 +20.3% (90% CI +20.3%..+20.3%) exceeds the +20% margin, p<0.001"
+    )
+
+
+GATE_SCENARIOS = {
+    "ratio paired": ("latency_p95", False, 4),
+    "ratio paired one run": ("latency_mean", False, 1),
+    "ratio unpaired cases": ("cost", True, 3),
+    "ratio single case": ("latency_p50", True, 0),
+    "accuracy tango": ("accuracy", False, 1),
+    "accuracy farrington-manning": ("accuracy", True, 0),
+    "accuracy paired repetitions": ("accuracy", False, 4),
+    "accuracy paired graded": ("accuracy", False, -3),
+    "accuracy unpaired cases": ("accuracy", True, 3),
+    "accuracy unpaired graded": ("accuracy", True, -1),
+}
+
+
+def gate_data(
+    scenario: str, rng: np.random.Generator, n: int, effect: float
+) -> tuple[GateRule, Runs, Runs]:
+    """One gate's baseline and current runs; ``effect`` in [-1, 1] moves the current run."""
+    metric, unpaired, reps = GATE_SCENARIOS[scenario]
+    width = max(1, abs(reps)) if reps else n
+    rows = 1 if reps == 0 else n
+    if metric == "accuracy":
+        margin = -float(rng.uniform(0, 0.3)) * (rng.random() < 0.8)
+        p = 1 / (1 + np.exp(-rng.normal(1.0, 1.0, (rows, 1))))
+        q = np.clip(p + effect / 2.5, 0, 1)
+        if reps < 0:
+            base = np.clip(p + rng.normal(0, 0.15, (rows, width)), 0, 1)
+            cur = np.clip(q + rng.normal(0, 0.15, (rows, width)), 0, 1)
+        else:
+            base = (rng.random((rows, width)) < p).astype(float)
+            cur = (rng.random((rows, width)) < q).astype(float)
+        gate = GateRule("accuracy", margin, relative=False)
+    else:
+        margin = float(rng.uniform(0, 0.6)) * (rng.random() < 0.8)
+        case = rng.lognormal(0, 0.5, (rows, 1))
+        base = case * rng.lognormal(0, 0.2, (rows, width))
+        cur = case * math.exp(effect / 2) * rng.lognormal(0, 0.2, (rows, width))
+        gate = GateRule(metric, margin, relative=True)
+    b = {f"c{i}": base[i].tolist() for i in range(rows)}
+    c = {f"{'d' if unpaired and reps else 'c'}{i}": cur[i].tolist() for i in range(rows)}
+    if reps == 0:
+        b, c = {"only": b["c0"]}, {"only": c["c0"]}
+    return gate, b, c
+
+
+SHOWN = re.compile(r"^\S+ (\S+?)%? \(90% CI (\S+?)%?\.\.(\S+?)%?\) ")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(sorted(GATE_SCENARIOS)),
+    st.integers(0, 2**32 - 1),
+    st.integers(3, 30),
+    st.floats(-1, 1),
+)
+def test_verdict_estimate_and_interval_always_agree(
+    scenario: str, seed: int, n: int, effect: float
+) -> None:
+    gate, base, cur = gate_data(scenario, np.random.default_rng(seed), n, effect)
+    result = evaluate(gate, base, cur)
+    if result.verdict == "not evaluated":
+        assert result.reason is not None and result.reason.startswith("n too small")
+        return
+    assert result.estimate is not None and result.interval is not None
+    ci, est = result.interval, result.estimate
+    tol = 1e-9
+    assert ci.low - tol <= est <= ci.high + tol
+    # How far beyond the margin a value is, in the direction of a regression.
+    if gate.relative:
+        end, excess = ci.low, [est - (1 + gate.margin), ci.low - (1 + gate.margin)]
+    else:
+        end, excess = ci.high, [gate.margin - est, gate.margin - ci.high]
+    if result.failed:
+        assert all(x >= -tol * max(1.0, abs(end)) for x in excess)
+    else:
+        assert excess[1] <= tol * max(1.0, abs(end))
+    # The message shows the same numbers, on the same side of the margin as the verdict.
+    match = SHOWN.match(result.message)
+    assert match is not None
+    shown_est, shown_low, shown_high = (float(x) for x in match.groups())
+    shown_end = shown_low if gate.relative else shown_high
+    shown_bound = gate.margin * 100 if gate.relative else gate.margin
+    if result.failed:
+        sign = 1 if gate.relative else -1
+        assert sign * (shown_est - shown_bound) >= 0 and sign * (shown_end - shown_bound) >= 0
 
 
 # --- not evaluated ---------------------------------------------------------------------------
@@ -322,9 +454,14 @@ def test_farrington_manning_at_zero_margin_is_the_pooled_z_test() -> None:
     assert gates._farrington_manning(kc, nc, kb, nb, 0.0) == pytest.approx(sps.norm.cdf(z))
 
 
-def test_farrington_manning_matches_grid_search() -> None:
-    kc, nc, kb, nb, margin = 18, 30, 24, 30, -0.1
-    grid = np.linspace(-margin + 1e-9, 1 - 1e-9, 200001)
+@pytest.mark.parametrize(
+    ("kc", "nc", "kb", "nb", "margin"),
+    [(18, 30, 24, 30, -0.1), (25, 40, 9, 20, 0.15), (3, 12, 11, 11, -0.6)],
+)
+def test_farrington_manning_matches_grid_search(
+    kc: int, nc: int, kb: int, nb: int, margin: float
+) -> None:
+    grid = np.linspace(max(0, -margin) + 1e-9, min(1, 1 - margin) - 1e-9, 200001)
     loglik = (
         special.xlogy(kc, grid + margin)
         + special.xlogy(nc - kc, 1 - grid - margin)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -174,6 +175,116 @@ def test_summary_accuracy_interval_contains_estimate(accuracy: dict[str, list[fl
     assert s.accuracy_interval.low - 1e-12 <= s.accuracy <= s.accuracy_interval.high + 1e-12
 
 
+binary_cases = st.lists(
+    st.lists(st.sampled_from([0.0, 1.0]), min_size=1, max_size=8), min_size=1, max_size=5
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(binary_cases, st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_summary_interval_of_few_clustered_cases_contains_estimate(
+    columns: list[list[float]], confidence: float
+) -> None:
+    s = stats.summarize({f"c{i}": v for i, v in enumerate(columns)}, confidence=confidence)
+    assert s.accuracy is not None and s.accuracy_interval is not None
+    ci = s.accuracy_interval
+    assert 0.0 <= ci.low <= s.accuracy <= ci.high <= 1.0
+    if 0 < s.accuracy < 1:
+        assert ci.high - ci.low > 0  # some outcomes differ: never a zero-width interval
+
+
+def test_summary_few_alike_cases_get_a_design_effect_wilson_interval() -> None:
+    # Four cases, each right 7 times in 8: the case means are all 0.875, which once gave a
+    # zero-width cluster-bootstrap interval. The repetitions still carry binomial noise.
+    s = stats.summarize({f"c{i}": [1.0] * 7 + [0.0] for i in range(4)})
+    assert s.accuracy == 0.875 and s.accuracy_method == "wilson (design effect)"
+    assert s.accuracy_interval == stats.wilson_interval(28, 32)
+    # Cases that differ widely are worth fewer independent runs: the interval widens.
+    spread = stats.summarize({"a": [1.0] * 8, "b": [0.0] * 8, "c": [1.0] * 8, "d": [1.0] * 8})
+    assert spread.accuracy_interval is not None
+    pooled = stats.wilson_interval(24, 32)
+    assert spread.accuracy_interval.high - spread.accuracy_interval.low > 2 * (
+        pooled.high - pooled.low
+    )
+    graded = stats.summarize({"a": [0.5, 0.7], "b": [0.6, 0.6], "c": [0.5, 0.7]})
+    assert graded.accuracy_method == "t (per-case means)"
+    assert graded.accuracy_interval is not None and graded.accuracy_interval.low < 0.6
+
+
+SCENARIOS = (
+    "accuracy paired binary",
+    "accuracy paired graded",
+    "accuracy unpaired cases",
+    "accuracy single case graded",
+    "ratio paired",
+    "ratio unpaired cases",
+    "ratio single case",
+)
+
+
+def simulate(
+    scenario: str, rng: np.random.Generator, n_cases: int, reps: int, effect: float
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Baseline and candidate runs of one scenario; ``effect`` in [-1, 1] shifts the candidate."""
+    if scenario.startswith("ratio"):
+        case = rng.lognormal(0, 0.5, n_cases)
+        base = case[:, None] * rng.lognormal(0, 0.3, (n_cases, reps))
+        cand = case[:, None] * math.exp(effect / 2) * rng.lognormal(0, 0.3, (n_cases, reps))
+    else:
+        p = 1 / (1 + np.exp(-rng.normal(0.5, 1.0, n_cases)))
+        q = np.clip(p + effect / 3, 0, 1)
+        base = (rng.random((n_cases, reps)) < p[:, None]).astype(float)
+        cand = (rng.random((n_cases, reps)) < q[:, None]).astype(float)
+        if "graded" in scenario:
+            base = np.clip(p[:, None] + rng.normal(0, 0.1, (n_cases, reps)), 0, 1)
+            cand = np.clip(q[:, None] + rng.normal(0, 0.1, (n_cases, reps)), 0, 1)
+    b = {f"c{i}": base[i].astype(float).tolist() for i in range(n_cases)}
+    c = {f"c{i}": cand[i].astype(float).tolist() for i in range(n_cases)}
+    if "unpaired" in scenario:
+        c = {f"d{i}": v for i, v in enumerate(c.values())}
+    if "single case" in scenario:
+        b = {"only": [x for v in b.values() for x in v]}
+        c = {"only": [x for v in c.values() for x in v]}
+    return b, c
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(SCENARIOS),
+    st.integers(0, 2**32 - 1),
+    st.integers(2, 10),
+    st.integers(1, 8),
+    st.floats(-1, 1),
+    st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+)
+def test_interval_excludes_no_change_exactly_when_p_is_below_alpha(
+    scenario: str, seed: int, n_cases: int, reps: int, effect: float, confidence: float
+) -> None:
+    if scenario in ("accuracy paired binary", "accuracy unpaired cases") and reps == 1:
+        # One binary outcome per unit gets an exact test and a Newcombe interval instead:
+        # not one statistic, so they agree only approximately.
+        reps = 2
+    base, cand = simulate(scenario, np.random.default_rng(seed), n_cases, reps, effect)
+    alpha = 1 - confidence
+    if scenario.startswith("ratio"):
+        c = stats.compare_ratio("latency", base, cand, statistic="p95", confidence=confidence)
+        null = 1.0
+    else:
+        c = stats.compare_accuracy(base, cand, confidence=confidence)
+        null = 0.0
+    assert "t-test" in c.test and c.p_value is not None and c.estimate is not None
+    if c.interval is None:
+        assert c.p_value == 1.0
+        return
+    assert c.interval.low <= c.estimate <= c.interval.high
+    if (
+        abs(c.p_value - alpha) < 1e-9
+        or min(abs(c.interval.low - null), abs(c.interval.high - null)) < 1e-9
+    ):
+        return  # on the boundary, rounding decides
+    assert (null not in c.interval) == (c.p_value < alpha)
+
+
 p_values = st.lists(st.one_of(st.none(), st.floats(0, 1, allow_nan=False)), max_size=30)
 
 
@@ -302,20 +413,66 @@ def test_design_ignores_mapping_order() -> None:
     assert a == b
 
 
-def test_paired_repetitions_use_wilcoxon_on_case_means() -> None:
-    base = cases([1, 1, 0, 1, 1, 1, 0, 1], [1, 0, 0, 1, 1, 1, 1, 1])
-    cand = cases([0, 1, 0, 0, 1, 0, 0, 1], [0, 0, 0, 1, 0, 0, 1, 0])
+def test_paired_repetitions_use_t_on_case_means() -> None:
+    base = cases([0.9, 0.5, 0.7, 0.8, 0.3, 0.6], [0.92, 0.52, 0.69, 0.8, 0.31, 0.6])
+    cand = cases([0.2, 0.6, 0.1, 0.5, 0.3, 0.2], [0.21, 0.6, 0.12, 0.5, 0.3, 0.22])
     c = stats.compare_accuracy(base, cand)
-    assert c.paired and c.test.startswith("Wilcoxon signed-rank")
-    diffs = [np.mean(cand[k]) - np.mean(base[k]) for k in sorted(base)]
-    assert c.estimate == pytest.approx(np.mean(diffs))
-    assert c.p_value == pytest.approx(sps.wilcoxon(diffs).pvalue)
+    assert c.paired and c.test == "t-test on per-case differences, paired"
+    diffs = np.array([np.mean(cand[k]) - np.mean(base[k]) for k in sorted(base)])
+    assert c.estimate == pytest.approx(diffs.mean())
+    assert c.p_value == pytest.approx(sps.ttest_1samp(diffs, 0).pvalue)
+    low, high = sps.t.interval(0.95, diffs.size - 1, diffs.mean(), sps.sem(diffs))
+    assert c.interval is not None
+    assert (c.interval.low, c.interval.high) == pytest.approx((low, high))
 
 
-def test_unpaired_graded_uses_mann_whitney() -> None:
-    c = stats.compare_accuracy({"x": [0.2, 0.4, 0.5, 0.3]}, {"x": [0.9, 0.8, 0.7, 0.95]})
-    assert not c.paired and c.test.startswith("Mann-Whitney U")
+def test_constant_nonzero_ratio_is_certain_not_no_difference() -> None:
+    # parallel(n=5) costs exactly five times single in every case.
+    base = {f"c{i}": [0.001 * (i + 1)] * 4 for i in range(6)}
+    cand = {k: [5 * x for x in v] for k, v in base.items()}
+    c = stats.compare_ratio("cost", base, cand, statistic="mean")
+    assert c.estimate == pytest.approx(5.0)
+    assert c.interval is not None
+    assert (c.interval.low, c.interval.high) == pytest.approx((5.0, 5.0))
+    assert c.p_value == 0.0 and c.note is None
+    others = [replace(c, metric="other", p_value=1.0) for _ in range(83)]
+    adjusted = stats.adjust([c, *others])
+    assert adjusted[0].p_adjusted == 0.0 and adjusted[0].note is None
+    # The same for accuracy: every case goes from always wrong to always right.
+    acc = stats.compare_accuracy(cases([0.0] * 6, [0.0] * 6), cases([1.0] * 6, [1.0] * 6))
+    assert acc.estimate == 1.0 and acc.p_value == 0.0 and acc.note is None
+
+
+def test_no_difference_observed_only_when_every_difference_is_zero() -> None:
+    same = {f"c{i}": [float(i + 1)] * 3 for i in range(6)}
+    c = stats.compare_ratio("cost", same, same, statistic="mean")
+    assert c.p_value == 1.0
+    assert c.note == "no difference observed (every difference is exactly zero)"
+    # Zero on average, but the cases differ: not "no difference observed".
+    base = {f"c{i}": [1.0, 0.0] for i in range(6)}
+    cand = {f"c{i}": [0.0, 0.0] if i % 2 else [1.0, 1.0] for i in range(6)}
+    a = stats.compare_accuracy(base, cand)
+    assert a.estimate == 0.0 and a.p_value == 1.0
+    assert a.note is not None and a.note.startswith("no detectable difference")
+
+
+def test_strong_paired_accuracy_survives_holm_at_six_cases() -> None:
+    # 6 cases x 8 repetitions: the candidate is right 7 or 8 times in 8, the baseline once
+    # or twice.
+    base = {f"c{i}": [1.0] * k + [0.0] * (8 - k) for i, k in enumerate([2, 1, 2, 2, 1, 2])}
+    cand = {f"c{i}": [1.0] * k + [0.0] * (8 - k) for i, k in enumerate([7, 8, 7, 8, 7, 8])}
+    c = stats.compare_accuracy(base, cand)
+    assert c.p_value is not None and c.p_value * 84 < 0.001
+    # Wilcoxon's floor at 6 cases (2/2**6 = 0.031) could never have done that.
+    assert 2 / 2**6 * 84 > 1
+
+
+def test_unpaired_graded_uses_welch() -> None:
+    base, cand = [0.2, 0.4, 0.5, 0.3], [0.9, 0.8, 0.7, 0.95]
+    c = stats.compare_accuracy({"x": base}, {"x": cand})
+    assert not c.paired and c.test == "Welch t-test on per-unit means, unpaired"
     assert c.estimate == pytest.approx(0.8375 - 0.35)
+    assert c.p_value == pytest.approx(sps.ttest_ind(cand, base, equal_var=False).pvalue)
 
 
 def test_accuracy_rejects_out_of_range_scores() -> None:
@@ -342,13 +499,30 @@ def test_compare_ratio_paired_detects_slowdown(statistic: stats.Statistic) -> No
     assert c.note is None
 
 
-def test_compare_ratio_estimate_is_ratio_of_pooled_percentiles() -> None:
+def test_compare_ratio_paired_is_t_on_per_case_log_ratios_of_the_statistic() -> None:
     base = {"a": [1.0, 2.0, 3.0], "b": [4.0], "c": [5.0, 6.0]}
     cand = {"a": [2.0, 2.0, 9.0], "b": [1.0], "c": [5.0, 7.0]}
     c = stats.compare_ratio("latency", base, cand, statistic="p95")
-    pooled_b = [x for v in base.values() for x in v]
-    pooled_c = [x for v in cand.values() for x in v]
-    assert c.estimate == pytest.approx(np.percentile(pooled_c, 95) / np.percentile(pooled_b, 95))
+    logs = np.array(
+        [np.log(np.percentile(cand[k], 95) / np.percentile(base[k], 95)) for k in "abc"]
+    )
+    assert c.test == "t-test on per-case log ratios of the p95, paired"
+    assert c.estimate == pytest.approx(math.exp(logs.mean()))
+    assert c.p_value == pytest.approx(sps.ttest_1samp(logs, 0).pvalue)
+    low, high = sps.t.interval(0.95, 2, logs.mean(), sps.sem(logs))
+    assert c.interval is not None
+    assert (c.interval.low, c.interval.high) == pytest.approx((math.exp(low), math.exp(high)))
+
+
+def test_ratio_with_a_zero_on_one_side_is_undefined_and_zero_zero_cases_are_left_out() -> None:
+    base = {"a": [0.0], "b": [1.0], "c": [2.0], "d": [3.0]}
+    cand = {"a": [0.0], "b": [2.0], "c": [4.0], "d": [6.0]}
+    c = stats.compare_ratio("cost", base, cand, statistic="mean")
+    assert c.estimate == pytest.approx(2.0) and c.p_value == 0.0
+    cand["a"] = [0.5]
+    c = stats.compare_ratio("cost", base, cand, statistic="mean")
+    assert c.estimate is None
+    assert c.note == "not compared: ratio undefined: some baseline cases have a mean of 0 or less"
 
 
 def test_compare_ratio_is_deterministic_given_seed() -> None:
@@ -358,7 +532,10 @@ def test_compare_ratio_is_deterministic_given_seed() -> None:
     a = stats.compare_ratio("latency", base, cand, statistic="p95", seed=11)
     b = stats.compare_ratio("latency", base, cand, statistic="p95", seed=11)
     assert a == b
-    assert not a.paired and a.test.startswith("Mann-Whitney U")
+    assert not a.paired and a.test == "Welch t-test on log values, unpaired"
+    logs_b, logs_c = np.log(base["x"]), np.log(cand["x"])
+    assert a.p_value == pytest.approx(sps.ttest_ind(logs_c, logs_b, equal_var=False).pvalue)
+    assert a.estimate == pytest.approx(math.exp(logs_c.mean() - logs_b.mean()))
 
 
 def test_underpowered_comparison_says_what_it_could_miss() -> None:
@@ -412,7 +589,7 @@ def test_degenerate_inputs_do_not_warn_or_fail() -> None:
     reps = cases([1.0] * 6, [1.0] * 6)
     c = stats.compare_accuracy(reps, reps)
     assert c.estimate == 0.0 and c.p_value == 1.0
-    assert c.note == "no difference observed (no variation in the data)"
+    assert c.note == "no difference observed (every difference is exactly zero)"
     flat = cases([2.0] * 8, [2.0] * 8)
     r = stats.compare_ratio("latency", flat, flat, statistic="p95")
     assert r.estimate == 1.0 and r.interval == Interval(1.0, 1.0) and r.p_value == 1.0
@@ -446,7 +623,7 @@ def test_summarize_numbers() -> None:
     s = stats.summarize(accuracy, latency, cost)
     assert s.n == 6 and s.n_cases == 3
     assert s.accuracy == pytest.approx(5 / 6)
-    assert s.accuracy_method == "cluster bootstrap"
+    assert s.accuracy_method == "wilson (design effect)"
     assert s.latency_p50 == 3.5
     assert s.latency_p95 == pytest.approx(np.percentile([1, 2, 3, 4, 5, 6], 95))
     assert s.cost_per_run == pytest.approx(0.02)
