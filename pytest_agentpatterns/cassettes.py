@@ -14,10 +14,10 @@ import copy
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from vcr.cassette import Cassette
@@ -32,6 +32,8 @@ from .atomic import write_atomic
 from .execution import current_site
 from .records import Address
 from .transport import current_call
+
+T = TypeVar("T")
 
 ADDRESS_HEADER = "x-agentpatterns-address"
 REDACTED = "<redacted>"
@@ -423,6 +425,27 @@ class PatternCassette(Cassette):  # type: ignore[misc]
             super()._save(force=force or (self._rewrite and bool(self.data)))
         except CassetteError as exc:
             self.save_error = exc
+
+
+def run_in_cassette(
+    path: Path, mode: str, meter: Any, run: Callable[[Callable[[Any], None]], T]
+) -> T:
+    """Run an item inside its cassette: ``run(attach)`` calls ``attach(state)`` for each
+    repetition so its calls are metered and replayed or recorded here.
+
+    Raises :class:`CassetteError` when the cassette cannot be read, or could not be saved
+    (a key shape was found); nothing is written then.
+    """
+    with open_cassette(path, mode) as cassette:
+
+        def attach(state: Any) -> None:
+            state.meter = meter
+            state.replayer = cassette
+
+        result = run(attach)
+    if cassette.save_error is not None:
+        raise cassette.save_error
+    return result
 
 
 def open_cassette(path: Path, mode: str) -> Any:

@@ -12,7 +12,6 @@ import pytest
 
 from . import options, transport
 from .budget import Ledger
-from .execution import RepetitionState
 from .fixture import Agent
 from .patterns import PatternSpec, Registry, builtin_registry
 from .records import ItemResult
@@ -179,21 +178,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         # Only sessions that run pattern items pay for importing the HTTP clients.
         transport.install()
         config.stash[INSTALLED] = True
-    from .cassettes import CassetteError, cassette_path, open_cassette
+    from .cassettes import CassetteError, cassette_path, run_in_cassette
 
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
     problem: str | None = None
     try:
-        with open_cassette(path, settings.record_mode) as cassette:
-
-            def attach(state: RepetitionState) -> None:
-                state.meter = meter
-                state.replayer = cassette
-
-            outcome = run_item(plan, body, agent, hooks=[attach])
-        if cassette.save_error is not None:
-            problem = str(cassette.save_error)
+        outcome = run_in_cassette(
+            path,
+            settings.record_mode,
+            meter,
+            lambda attach: run_item(plan, body, agent, hooks=[attach]),
+        )
     except CassetteError as exc:
         problem = str(exc)
     if problem is not None:
