@@ -61,6 +61,10 @@ def figures(key: GroupKey, items: Sequence[ItemResult]) -> PatternFigures:
     """Aggregate the repetitions of all cases of one (test, pattern)."""
     reps = [r for item in items for r in item.repetitions]
     answered = [r.accuracy for r in reps if r.accuracy is not None]
+    per_case = [
+        [r.accuracy for r in item.repetitions if r.accuracy is not None] for item in items
+    ]
+    case_means = [sum(scores) / len(scores) for scores in per_case if scores]
     latencies = [r.latency for r in reps]
     costs = [r.cost for r in reps]
     cost_known = bool(reps) and all(c is not None for c in costs)
@@ -73,7 +77,8 @@ def figures(key: GroupKey, items: Sequence[ItemResult]) -> PatternFigures:
         n=n,
         cases=len(items),
         answered=len(answered),
-        accuracy=sum(answered) / len(answered) if answered else None,
+        # Cases weigh the same however many repetitions answered, as in the statistics.
+        accuracy=sum(case_means) / len(case_means) if case_means else None,
         errors=sum(1 for r in reps if r.outcome == "error"),
         latency_p50=percentile(latencies, 50) if latencies else None,
         latency_p95=percentile(latencies, 95) if latencies else None,
