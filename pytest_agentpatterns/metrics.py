@@ -61,9 +61,7 @@ def figures(key: GroupKey, items: Sequence[ItemResult]) -> PatternFigures:
     """Aggregate the repetitions of all cases of one (test, pattern)."""
     reps = [r for item in items for r in item.repetitions]
     answered = [r.accuracy for r in reps if r.accuracy is not None]
-    per_case = [
-        [r.accuracy for r in item.repetitions if r.accuracy is not None] for item in items
-    ]
+    per_case = [[r.accuracy for r in item.repetitions if r.accuracy is not None] for item in items]
     case_means = [sum(scores) / len(scores) for scores in per_case if scores]
     latencies = [r.latency for r in reps]
     costs = [r.cost for r in reps]

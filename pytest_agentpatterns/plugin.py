@@ -6,7 +6,8 @@ Each hook routes to a plain module; no decision is made here.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,6 +17,9 @@ from .fixture import Agent
 from .patterns import PatternSpec, Registry, builtin_registry
 from .records import ItemResult
 from .runner import ItemPlan, run_item
+
+if TYPE_CHECKING:
+    from .sim import Simulator
 
 METER = pytest.StashKey[transport.Meter]()
 REGISTRY = pytest.StashKey[Registry]()
@@ -129,6 +133,19 @@ def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
         registry.aggregators,
         config.stash[SETTINGS].max_concurrency,
     )
+
+
+@pytest.fixture(scope="session")
+def agentpatterns_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    """A running simulator for the session (docs/simulator.md), seeded with --patterns-seed.
+
+    Point the SDKs at it: ``anthropic.Anthropic(base_url=agentpatterns_sim.anthropic_base_url,
+    api_key="sim-key")`` or ``openai.OpenAI(base_url=agentpatterns_sim.openai_base_url, ...)``.
+    """
+    from .sim import Simulator
+
+    with Simulator(seed=request.config.stash[SETTINGS].seed) as simulator:
+        yield simulator
 
 
 def _plan(item: pytest.Function) -> ItemPlan:

@@ -338,3 +338,29 @@ def test_x(agent):
         "r0/parallel[1]/propose#1",
     ]
     assert {c["status"] for c in calls} == {200}
+
+
+def test_agentpatterns_sim_fixture_serves_the_sdks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import anthropic, openai, pytest
+from pytest_agentpatterns import Task
+
+@pytest.mark.agentpatterns(patterns="parallel(n=3)", min_accuracy=1.0)
+def test_both(agent, agentpatterns_sim):
+    def ask(q):
+        with anthropic.Anthropic(base_url=agentpatterns_sim.anthropic_base_url,
+                                 api_key="sim-key") as c:
+            m = c.messages.create(model="sim-perfect", max_tokens=20,
+                                  messages=[{"role": "user", "content": q}])
+        return m.content[0].text.strip()
+    q = "A baker has 23 apples and buys 17 more. How many apples does the baker have now?"
+    assert agent.run(Task(name="t", propose=ask), q) == "40"
+    with openai.OpenAI(base_url=agentpatterns_sim.openai_base_url, api_key="sim-key") as c:
+        r = c.chat.completions.create(model="sim-perfect",
+                                      messages=[{"role": "user", "content": q}])
+    assert r.choices[0].message.content.strip() == "40"
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=all")
+    result.assert_outcomes(passed=1)
