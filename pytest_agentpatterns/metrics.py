@@ -88,11 +88,6 @@ def figures(key: GroupKey, items: Sequence[ItemResult]) -> PatternFigures:
     )
 
 
-def all_figures(results: Iterable[ItemResult]) -> list[PatternFigures]:
-    """One :class:`PatternFigures` per (test, pattern): by test, baseline pattern first."""
-    return [figures(key, items) for key, items in sorted_groups(results).items()]
-
-
 def sorted_groups(results: Iterable[ItemResult]) -> dict[GroupKey, list[ItemResult]]:
     """Groups sorted by test and pattern, items within sorted by case, so output is stable."""
     groups = group_results(results)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ from typing import Any
 from . import gates
 from .analysis import TestAnalysis
 from .atomic import write_atomic
-from .metrics import all_figures
 from .records import ItemResult
 
 SCHEMA_VERSION = 1
@@ -51,7 +50,7 @@ def _gate(g: gates.GateResult) -> dict[str, Any]:
 def build_report(
     results: Iterable[ItemResult],
     settings: Any,
-    analyses: Iterable[TestAnalysis] = (),
+    analyses: Sequence[TestAnalysis],
     gate_results: Iterable[gates.GateResult] = (),
 ) -> dict[str, Any]:
     """The report as plain data: settings, figures, analysis, gates and every item.
@@ -65,7 +64,7 @@ def build_report(
         "plugin": "pytest-agentpatterns",
         "seed": settings.seed,
         "alpha": settings.alpha,
-        "summary": [asdict(f) for f in all_figures(results)],
+        "summary": [asdict(p.figures) for t in analyses for p in t.patterns],
         "analysis": [_analysis(t) for t in analyses],
         "gates": [_gate(g) for g in gate_results],
         "items": [r.to_dict() for r in results],
