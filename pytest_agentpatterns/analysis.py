@@ -1,7 +1,10 @@
-"""From item results to the comparison a user reads: summaries, tests, Pareto front, gates.
+"""From item results to the comparison a user reads: summaries, families, Pareto, gates.
 
-Cases are the unit of evidence: values are grouped by case (repetitions within it) before
-they reach :mod:`.stats` and :mod:`.gates`, which decide paired or unpaired analyses.
+Each test function is analysed on its own: its patterns' summaries, its family of accuracy
+comparisons against the baseline pattern (:mod:`.family`), latency and cost ratios as
+estimates (:mod:`.ratios`), its Pareto front and its recommendation (:mod:`.recommend`).
+Nothing about one test depends on which other tests ran. Cases are the unit of evidence:
+values are grouped by case (repetitions within it) before they reach those modules.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from . import gates, stats
+from . import family, gates, ratios, recommend, stats
 from .metrics import GroupKey, PatternFigures, figures, sorted_groups
 from .records import ItemResult, Repetition
 
@@ -33,6 +36,13 @@ GATE_METRIC = {
     "calls": "calls",
 }
 
+RATIOS: tuple[tuple[str, str, ratios.Statistic], ...] = (
+    ("latency_p50", "latency", "p50"),
+    ("latency_p95", "latency", "p95"),
+    ("cost", "cost", "mean"),
+)
+"""The estimates shown for each pattern against the baseline: name, metric, statistic."""
+
 
 def by_case(items: Iterable[ItemResult], metric: str) -> dict[str, list[float | None]]:
     """Per case, the metric's value of each repetition (errors left out of accuracy)."""
@@ -52,127 +62,111 @@ def _known(values: dict[str, list[float | None]]) -> dict[str, list[float]]:
 
 @dataclass(frozen=True)
 class PatternAnalysis:
-    """One pattern of one test: its figures, its summary and how it compares."""
+    """One pattern of one test: its figures, its summary and how it compares.
+
+    ``accuracy`` is its comparison with the baseline pattern within the test's family
+    (None for the baseline itself); ``ratios`` its latency p50, latency p95 and cost
+    against the baseline, as estimates.
+    """
 
     figures: PatternFigures
     summary: stats.Summary
     pareto: bool
-    comparisons: tuple[stats.Comparison, ...] = ()
+    accuracy: family.AccuracyComparison | None = None
+    ratios: tuple[ratios.Ratio, ...] = ()
 
 
 @dataclass(frozen=True)
 class TestAnalysis:
-    """One test function: each pattern, against the baseline pattern, and a recommendation."""
+    """One test function: each pattern, its family, its front and a recommendation."""
 
     test: str
     baseline: str
     patterns: tuple[PatternAnalysis, ...]
-    recommendation: stats.Recommendation | None
+    recommendation: recommend.Recommendation | None
+    family: family.Family | None = None
+    n_cases: int = 0
+
+    def pattern(self, pattern_id: str) -> PatternAnalysis | None:
+        return next((p for p in self.patterns if p.figures.pattern == pattern_id), None)
 
 
 def analyse(
-    results: Iterable[ItemResult], *, seed: int = 0, alpha: float = 0.05, n_resamples: int = 2000
+    results: Iterable[ItemResult], *, seed: int = 0, alpha: float = 0.05
 ) -> list[TestAnalysis]:
-    """Summaries and comparisons for every test, Holm-adjusted over all comparisons shown."""
+    """One `TestAnalysis` per test function, each computed from its own items only."""
     groups = sorted_groups(results)
     tests: dict[str, list[tuple[GroupKey, list[ItemResult]]]] = {}
     for key, items in groups.items():
         tests.setdefault(key.test, []).append((key, items))
-    drafts: list[TestAnalysis] = []
-    for test, members in tests.items():
-        baseline_id = members[0][1][0].baseline_pattern
-        base_items = next((items for key, items in members if key.pattern == baseline_id), None)
-        patterns = []
-        for key, items in members:
-            accuracy = _known(by_case(items, "accuracy"))
-            summary = stats.summarize(
-                accuracy,
-                _known(by_case(items, "latency")),
-                by_case(items, "cost"),
-                seed=seed,
-                n_resamples=n_resamples,
-            )
-            comparisons: tuple[stats.Comparison, ...] = ()
-            if base_items is not None and key.pattern != baseline_id:
-                comparisons = _compare(base_items, items, seed, alpha, n_resamples)
-            patterns.append(PatternAnalysis(figures(key, items), summary, False, comparisons))
-        front = stats.pareto_front(
-            {
-                p.figures.pattern: (
-                    p.summary.accuracy or 0.0,
-                    p.figures.cost_per_run,
-                    p.figures.latency_p50 or 0.0,
-                )
-                for p in patterns
-            }
-        )
-        recommendation = (
-            None
-            if len(patterns) < 2
-            else stats.recommend(
-                {key.pattern: _known(by_case(items, "accuracy")) for key, items in members},
-                {p.figures.pattern: p.figures.cost_per_run for p in patterns},
-                {p.figures.pattern: p.figures.latency_p50 for p in patterns},
-                alpha=alpha,
-                seed=seed,
-                n_resamples=n_resamples,
-            )
-        )
-        drafts.append(
-            TestAnalysis(
-                test,
-                baseline_id if base_items is not None else "",
-                tuple(replace(p, pareto=p.figures.pattern in front) for p in patterns),
-                recommendation,
-            )
-        )
-    return _holm(drafts, alpha)
+    return [_analyse_test(test, members, seed, alpha) for test, members in tests.items()]
 
 
-def _compare(
-    base: Sequence[ItemResult],
-    items: Sequence[ItemResult],
+def _analyse_test(
+    test: str,
+    members: list[tuple[GroupKey, list[ItemResult]]],
     seed: int,
     alpha: float,
-    n_resamples: int,
-) -> tuple[stats.Comparison, ...]:
-    accuracy = stats.compare_accuracy(
-        _known(by_case(base, "accuracy")),
-        _known(by_case(items, "accuracy")),
-        seed=seed,
-        alpha=alpha,
-        n_resamples=n_resamples,
-    )
-    measures: tuple[tuple[str, str, stats.Statistic], ...] = (
-        ("latency_p50", "latency", "p50"),
-        ("latency_p95", "latency", "p95"),
-        ("cost", "cost", "mean"),
-    )
-    ratios = tuple(
-        stats.compare_ratio(
-            name,
-            by_case(base, metric),
-            by_case(items, metric),
-            statistic=statistic,
+) -> TestAnalysis:
+    baseline_id = members[0][1][0].baseline_pattern
+    base_items = next((items for key, items in members if key.pattern == baseline_id), None)
+    accuracy = {key.pattern: _known(by_case(items, "accuracy")) for key, items in members}
+    fam = None
+    if base_items is not None and len(members) > 1:
+        fam = family.compare(test, baseline_id, accuracy, alpha=alpha, seed=seed)
+    by_pattern = {c.pattern: c for c in fam.comparisons} if fam else {}
+    patterns = []
+    for key, items in members:
+        summary = stats.summarize(
+            accuracy[key.pattern],
+            _known(by_case(items, "latency")),
+            by_case(items, "cost"),
             seed=seed,
-            alpha=alpha,
-            n_resamples=n_resamples,
         )
-        for name, metric, statistic in measures
+        estimates: tuple[ratios.Ratio, ...] = ()
+        if base_items is not None and key.pattern != baseline_id:
+            estimates = tuple(
+                ratios.ratio(
+                    name,
+                    by_case(base_items, metric),
+                    by_case(items, metric),
+                    statistic=statistic,
+                    seed=seed,
+                )
+                for name, metric, statistic in RATIOS
+            )
+        patterns.append(
+            PatternAnalysis(
+                figures(key, items), summary, False, by_pattern.get(key.pattern), estimates
+            )
+        )
+    front = stats.pareto_front(
+        {
+            p.figures.pattern: (
+                p.summary.accuracy or 0.0,
+                p.figures.cost_per_run,
+                p.figures.latency_p50 or 0.0,
+            )
+            for p in patterns
+        }
     )
-    return (accuracy, *ratios)
-
-
-def _holm(drafts: list[TestAnalysis], alpha: float) -> list[TestAnalysis]:
-    flat = [c for t in drafts for p in t.patterns for c in p.comparisons]
-    adjusted = iter(stats.adjust(flat, alpha=alpha))
-    out = []
-    for t in drafts:
-        patterns = tuple(
-            replace(p, comparisons=tuple(next(adjusted) for _ in p.comparisons)) for p in t.patterns
-        )
-        out.append(replace(t, patterns=patterns))
-    return out
+    recommendation = recommend.recommend(
+        accuracy,
+        {p.figures.pattern: p.figures.cost_per_run for p in patterns},
+        {p.figures.pattern: p.figures.latency_p50 for p in patterns},
+        baseline=baseline_id if base_items is not None else None,
+        alpha=alpha,
+        seed=seed,
+    )
+    cases = {case for values in accuracy.values() for case in values}
+    return TestAnalysis(
+        test,
+        baseline_id if base_items is not None else "",
+        tuple(replace(p, pareto=p.figures.pattern in front) for p in patterns),
+        recommendation,
+        fam,
+        len(cases),
+    )
 
 
 def evaluate_gates(
@@ -182,23 +176,25 @@ def evaluate_gates(
     *,
     alpha: float = 0.05,
     seed: int = 0,
-) -> list[gates.GateResult]:
-    """Every rule for every (test, pattern) of the current run, against the saved run."""
+    fail_on_inconclusive: bool = False,
+) -> gates.GateRun:
+    """Every rule for every (test, pattern) of the current run, against the saved run,
+    with one error budget for the whole run."""
     saved = sorted_groups(baseline)
-    results = []
+    checks = []
     for key, items in sorted_groups(current).items():
         base_items = saved.get(key)
         for rule in rules:
             metric = GATE_METRIC[rule.metric]
-            results.append(
-                gates.evaluate(
+            checks.append(
+                gates.Check(
                     rule,
+                    key.test,
+                    key.pattern,
                     by_case(base_items, metric) if base_items else None,
                     by_case(items, metric),
-                    alpha=alpha,
-                    seed=seed,
-                    test=key.test,
-                    pattern=key.pattern,
                 )
             )
-    return results
+    return gates.evaluate_run(
+        checks, alpha=alpha, seed=seed, fail_on_inconclusive=fail_on_inconclusive
+    )

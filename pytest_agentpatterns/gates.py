@@ -1,28 +1,36 @@
-"""CI gates: fail only when the data show a regression beyond its margin.
+"""CI gates: a run fails unchanged code at most alpha, and says when it cannot tell.
 
-A rule such as ``latency_p95:+20%`` is a one-sided test of H0 "the change is within the
-margin" against H1 "the change is beyond it", at ``alpha``. The estimate and interval a gate
-shows are that test's own quantity, and the interval is the test inverted: a gate fails
-exactly when the interval's end lies beyond the margin. A gate that cannot be evaluated (no
-baseline, too few runs, an unknown cost) says so; it never passes silently.
-docs/statistics.md explains the tests.
+A rule such as ``latency_p95:+20%`` is checked for every test function and pattern of the
+run against the saved baseline run. Each check is two one-sided tests at a share of the
+run's alpha (Bonferroni: alpha over the number of gates the run evaluates), so the whole run
+fails unchanged code at most alpha however many gates it has:
+
+- **fail**: the data show the change beyond the margin (the interval lies beyond it);
+- **pass**: the data show the change within the margin (the interval lies within it), or
+  the run is identical to the baseline on every case;
+- **inconclusive**: neither; the gate states the smallest regression it could have shown.
+
+The interval a gate shows is its two tests inverted (confidence 1 - 2 * level), so the
+verdict can be read off it. Accuracy uses the randomization test of :mod:`.family`; latency,
+cost, tokens and calls the ratios of :mod:`.ratios` (a quantile stays a quantile). A gate
+that cannot be evaluated (not in the baseline, an unknown cost) says why and does not count.
+docs/statistics.md and docs/ci.md explain the rules.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy import optimize
-from scipy import stats as sps
 
-from pytest_agentpatterns import stats
+from . import family, randomization, ratios
+from .stats import Interval
 
-Verdict = Literal["pass", "fail", "not evaluated"]
+Verdict = Literal["pass", "fail", "inconclusive", "not evaluated"]
 
 ALLOWED_METRICS: tuple[str, ...] = (
     "accuracy",
@@ -35,7 +43,7 @@ ALLOWED_METRICS: tuple[str, ...] = (
 )
 """Metrics a gate may name: accuracy takes an absolute drop, the others a relative rise."""
 
-STATISTICS: Mapping[str, stats.Statistic] = {
+STATISTICS: Mapping[str, ratios.Statistic] = {
     "latency_p50": "p50",
     "latency_p95": "p95",
     "latency_mean": "mean",
@@ -96,16 +104,22 @@ class GateRule:
         return str(self).partition(":")[2]
 
 
+POWER = 0.8
+"""Power at which a gate's smallest detectable regression is stated."""
+
+
 @dataclass(frozen=True)
 class GateResult:
     """The verdict of one rule for one test function and pattern.
 
-    ``estimate`` is the change the test is about (an accuracy difference, or a ratio current /
-    baseline of the rule's statistic, per case when paired) with its ``interval`` at confidence
-    1 - 2*alpha, made by inverting the same test: the gate fails exactly when the interval's
-    upper end (accuracy) or lower end (ratios) lies beyond the margin. ``method`` names the
-    test; ``message`` is one line for people. A "not evaluated" result has no estimate and says
-    why in ``reason`` and ``message``.
+    ``estimate`` is the change (an accuracy difference, current - baseline, or a ratio
+    current / baseline) and ``interval`` its two one-sided tests inverted at ``level`` each,
+    so the gate fails exactly when the interval lies beyond the margin and passes exactly
+    when it lies within. ``p_value`` is the one-sided p of "beyond the margin". ``mde`` is
+    the smallest regression this gate would catch with 80% power (an accuracy change, or a
+    ratio); ``power`` the chance it fails if the true regression were twice its tolerance
+    (see `reference_change`). ``regressed`` names the cases whose accuracy dropped most
+    (with baseline and current means). A "not evaluated" result says why in ``reason``.
     """
 
     rule: GateRule
@@ -113,18 +127,60 @@ class GateResult:
     pattern: str
     verdict: Verdict
     estimate: float | None
-    interval: stats.Interval | None
+    interval: Interval | None
     p_value: float | None
     message: str
     method: str | None = None
     paired: bool | None = None
     n_cases: int = 0
     reason: str | None = None
+    level: float | None = None
+    mde: float | None = None
+    power: float | None = None
+    regressed: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def failed(self) -> bool:
         """True when the gate failed."""
         return self.verdict == "fail"
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """Every gate of a run, with the run's alpha and the level each gate was tested at."""
+
+    alpha: float
+    level: float
+    results: tuple[GateResult, ...] = ()
+    fail_on_inconclusive: bool = False
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for g in self.results if g.verdict == verdict)
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.results) - self.count("not evaluated")
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run fails: a gate failed, or was inconclusive when that fails too."""
+        return self.count("fail") > 0 or (
+            self.fail_on_inconclusive and self.count("inconclusive") > 0
+        )
+
+    def verdict_line(self) -> str:
+        """``agentpatterns: 2 gates failed, 3 inconclusive, 21 passed`` (the run's last line)."""
+        parts = [
+            f"{self.count('fail')} gate{'s' if self.count('fail') != 1 else ''} failed",
+            f"{self.count('inconclusive')} inconclusive",
+            f"{self.count('pass')} passed",
+        ]
+        if self.count("not evaluated"):
+            parts.append(f"{self.count('not evaluated')} not evaluated")
+        text = "agentpatterns: " + ", ".join(parts)
+        if self.fail_on_inconclusive and self.count("inconclusive"):
+            text += " (inconclusive fails: --patterns-fail-on-inconclusive)"
+        return text
 
 
 def parse_rules(text: str) -> tuple[GateRule, ...]:
@@ -148,62 +204,73 @@ def format_rules(rules: Iterable[GateRule]) -> str:
     return ",".join(str(r) for r in rules)
 
 
-def evaluate(
-    rule: GateRule,
-    baseline: stats.MaybeValues | None,
-    current: stats.MaybeValues,
+def reference_change(rule: GateRule) -> float:
+    """The regression a gate's ``power`` is stated against: twice its tolerance.
+
+    accuracy:-0.05 -> a drop of 0.10 (0.85 to 0.75); accuracy:0 -> 0.05; latency_p95:+20%
+    -> a ratio of 1.2**2 = 1.44; +0% -> 1.1.
+    """
+    if not rule.relative:
+        return 2 * rule.margin if rule.margin < 0 else -0.05
+    return (1 + rule.margin) ** 2 if rule.margin > 0 else 1.1
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate to evaluate: a rule for a (test, pattern), with both runs' values per case.
+
+    ``baseline`` is None when the test or pattern is missing from the baseline run.
+    """
+
+    rule: GateRule
+    test: str
+    pattern: str
+    baseline: Mapping[str, Sequence[float | None]] | None
+    current: Mapping[str, Sequence[float | None]]
+
+
+def evaluate_run(
+    checks: Sequence[Check],
     *,
     alpha: float = 0.05,
     seed: int = 0,
-    test: str = "",
-    pattern: str = "",
-    n_resamples: int = stats.N_RESAMPLES,
-) -> GateResult:
-    """Test whether ``current`` regressed beyond ``rule`` against ``baseline``.
+    fail_on_inconclusive: bool = False,
+) -> GateRun:
+    """Evaluate every check with one run-level error budget.
 
-    ``baseline`` is None when the test (or pattern) is missing from the baseline run. Paired by
-    case when at least two cases are in both runs; the verdict is "fail" when the one-sided
-    p-value is at most ``alpha``, "not evaluated" when the data cannot decide (see
-    docs/statistics.md), else "pass". ``seed`` and ``n_resamples`` are accepted for
-    compatibility: every test is computed in closed form, without resampling.
+    The gates that can be evaluated share ``alpha`` equally (Bonferroni), so the run fails
+    unchanged code at most ``alpha``; the count depends on which data exist, never on what
+    they show.
     """
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
-
-    def skip(reason: str) -> GateResult:
-        message = f"{rule.metric}: not evaluated: {reason}"
-        return GateResult(
-            rule, test, pattern, "not evaluated", None, None, None, message, reason=reason
-        )
-
-    if baseline is None:
-        return skip("not in the baseline run")
-    for name, values in (("baseline", baseline), ("current run", current)):
-        if not any(len(v) for v in values.values()):
-            return skip(f"no {rule.metric} values in the {name}")
-        if _has_unknown(values):
-            return skip(f"{rule.metric} unknown for some runs in the {name}")
-    if rule.metric == "accuracy":
-        outcome = _accuracy_outcome(_floats(baseline), _floats(current), rule.margin, alpha)
-    else:
-        outcome = _ratio_outcome(rule, baseline, current, alpha)
-    if isinstance(outcome, str):
-        return skip(outcome)
-    verdict: Verdict = "fail" if outcome.p_value <= alpha else "pass"
-    d = outcome.design
-    return GateResult(
-        rule=rule,
-        test=test,
-        pattern=pattern,
-        verdict=verdict,
-        estimate=outcome.estimate,
-        interval=outcome.interval,
-        p_value=outcome.p_value,
-        message=_message(rule, verdict, outcome, 1 - 2 * alpha),
-        method=outcome.method + (", paired" if d.paired else ", unpaired"),
-        paired=d.paired,
-        n_cases=d.n_cases,
+    prepared = [(c, _prepare(c.rule, c.baseline, c.current, seed)) for c in checks]
+    evaluable = sum(1 for _, p in prepared if not isinstance(p, str))
+    level = alpha / max(1, evaluable)
+    results = tuple(
+        _skip(c.rule, c.test, c.pattern, p)
+        if isinstance(p, str)
+        else _decide(c.rule, c.test, c.pattern, p, level)
+        for c, p in prepared
     )
+    return GateRun(alpha, level, results, fail_on_inconclusive)
+
+
+def evaluate(
+    rule: GateRule,
+    baseline: Mapping[str, Sequence[float | None]] | None,
+    current: Mapping[str, Sequence[float | None]],
+    *,
+    level: float = 0.05,
+    seed: int = 0,
+    test: str = "",
+    pattern: str = "",
+) -> GateResult:
+    """One gate on its own, its two one-sided tests at ``level``."""
+    prep = _prepare(rule, baseline, current, seed)
+    if isinstance(prep, str):
+        return _skip(rule, test, pattern, prep)
+    return _decide(rule, test, pattern, prep, level)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -249,218 +316,352 @@ def _plain(x: float) -> str:
 # --- tests -----------------------------------------------------------------------------------
 
 
-def _too_small(d: stats.Design, alpha: float) -> str | None:
-    """Why the data are too few to fail the gate on, or None.
+@dataclass(frozen=True, eq=False)
+class _Accuracy:
+    units: family.Units
+    design: object = field(repr=False)
+    identical: bool
+    regressed: tuple[tuple[str, float, float], ...]
 
-    Paired, at least log2(1/alpha) cases: with fewer, even cases that all moved the same way
-    could not show a regression without leaning wholly on the t model (a sign test's best p is
-    0.5**n). Unpaired, enough runs that one arrangement of all runs out of C(n_b + n_c, n_b)
-    is at most alpha, the best a rank test could do.
-    """
-    if d.paired:
-        if 0.5**d.n_cases <= alpha:
-            return None
-        need = math.ceil(math.log(1 / alpha) / math.log(2))
-        return (
-            f"n too small: {d.n_cases} paired cases; a one-sided test at alpha={alpha:g} "
-            f"needs at least {need}"
+
+@dataclass(frozen=True, eq=False)
+class _Ratio:
+    ratio: ratios.Ratio
+    identical: bool
+
+
+def _prepare(
+    rule: GateRule,
+    baseline: Mapping[str, Sequence[float | None]] | None,
+    current: Mapping[str, Sequence[float | None]],
+    seed: int,
+) -> _Accuracy | _Ratio | str:
+    """What the gate tests, or why it cannot be evaluated (a reason)."""
+    if baseline is None:
+        return "not in the baseline run"
+    for name, values in (("baseline", baseline), ("current run", current)):
+        if not any(len(v) for v in values.values()):
+            return f"no {rule.metric} values in the {name}"
+        if _has_unknown(values):
+            return f"{rule.metric} unknown for some runs in the {name}"
+    if rule.metric == "accuracy":
+        base, cur = _floats(baseline), _floats(current)
+        units = family.units(base, cur)
+        if units.baseline.size == 0 or units.candidate.size == 0:
+            return "no accuracy values to compare"
+        identical = (
+            units.paired
+            and bool(np.all(units.candidate == units.baseline))
+            and all(sorted(base[k]) == sorted(cur[k]) for k in base.keys() & cur.keys())
         )
-    nb, nc = len(d.baseline), len(d.candidate)
-    if 1 / math.comb(nb + nc, nb) <= alpha:
-        return None
-    return (
-        f"n too small: {nb} baseline and {nc} current units could not show a regression "
-        f"at alpha={alpha:g}, whatever they were"
-    )
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """A one-sided test against the margin with the estimate and interval it is about."""
-
-    design: stats.Design
-    estimate: float
-    interval: stats.Interval | None
-    p_value: float
-    method: str
-
-
-def _accuracy_outcome(
-    baseline: stats.Values, current: stats.Values, margin: float, alpha: float
-) -> _Outcome | str:
-    """One-sided test of H1: accuracy difference (current - baseline) < margin, or why not."""
-    est = stats.accuracy_difference(baseline, current, confidence=1 - 2 * alpha)
-    d = est.design
-    if est.estimate is None:
-        return est.note or "no estimate"
-    too_small = _too_small(d, alpha)
-    if too_small:
-        return too_small
-    if est.location is None:  # binary, one outcome per unit: a score test, inverted
-        base, cur = d.means()
-        p_of: Callable[[float], float]
-        if d.paired:
-            _, only_b, only_c, _ = stats.paired_counts(base, cur)
-            n = d.n_cases
-            estimate = (only_c - only_b) / n
-
-            def p_of(m: float) -> float:
-                return _tango(only_c, only_b, n, m)
-
-            method = "one-sided Tango score test"
-        else:
-            kb, nb, kc, nc = int(base.sum()), base.size, int(cur.sum()), cur.size
-            estimate = kc / nc - kb / nb
-
-            def p_of(m: float) -> float:
-                return _farrington_manning(kc, nc, kb, nb, m)
-
-            method = "one-sided Farrington-Manning score test"
-        interval = _invert(p_of, alpha)
-        return _Outcome(d, estimate, interval, p_of(margin), method)
-    if not est.location.testable:
-        return "n too small: no spread to test against"
-    p = est.location.p_less(margin)
-    return _Outcome(d, est.location.center, est.interval, p, f"one-sided {est.method}")
-
-
-def _ratio_outcome(
-    rule: GateRule, baseline: stats.MaybeValues, current: stats.MaybeValues, alpha: float
-) -> _Outcome | str:
-    """One-sided test of H1: ratio (current / baseline) > 1 + margin, or why not."""
-    est = stats.ratio_estimate(
+        return _Accuracy(units, units.test(seed), identical, _regressed(base, cur))
+    est = ratios.ratio(
         rule.metric,
         baseline,
         current,
         statistic=STATISTICS[rule.metric],
-        confidence=1 - 2 * alpha,
+        seed=seed,
+        resamples=40_000,
     )
-    d = est.design
-    if est.estimate is None or est.location is None:
+    if est.estimate is None:
         return est.note or "no estimate"
-    too_small = _too_small(d, alpha)
-    if too_small:
-        return too_small
-    if not est.location.testable:
-        return "n too small: no spread to test against"
-    p = est.location.p_greater(math.log1p(rule.margin))
-    return _Outcome(d, est.estimate, est.interval, p, f"one-sided {est.method}")
+    identical = est.constant and est.estimate == 1.0
+    return _Ratio(est, identical)
 
 
-def _invert(p_of: Callable[[float], float], alpha: float) -> stats.Interval:
-    """The 1 - 2*alpha interval of a difference from its one-sided test of H1: "below m".
-
-    ``p_of(m)`` falls as ``m`` rises; the upper end is where it crosses ``alpha`` (so the test
-    rejects at a margin exactly when the margin is at or above it), the lower end where it
-    crosses ``1 - alpha`` (the opposite one-sided test).
-    """
-    lo, hi = -1 + 1e-9, 1 - 1e-9
-
-    def crossing(level: float) -> float:
-        def f(m: float) -> float:
-            return p_of(m) - level
-
-        if f(lo) <= 0:
-            return -1.0
-        if f(hi) >= 0:
-            return 1.0
-        return float(optimize.brentq(f, lo, hi, xtol=1e-13))
-
-    return stats.Interval(crossing(1 - alpha), crossing(alpha))
+def _skip(rule: GateRule, test: str, pattern: str, reason: str) -> GateResult:
+    return GateResult(
+        rule,
+        test,
+        pattern,
+        "not evaluated",
+        None,
+        None,
+        None,
+        f"{rule.metric}: not evaluated: {reason}",
+        reason=reason,
+    )
 
 
-def _tango(only_c: int, only_b: int, n: int, margin: float) -> float:
-    """Tango's (1998) score test of H1: p_current - p_baseline < margin, paired binary.
-
-    ``only_c``/``only_b`` count the cases only the current/baseline run got right.
-    """
-    a = 2 * n
-    b = -only_c - only_b + (2 * n - only_c + only_b) * margin
-    c = -only_b * margin * (1 - margin)
-    q = (math.sqrt(max(0.0, b * b - 4 * a * c)) - b) / (2 * a)
-    variance = n * (2 * q + margin * (1 - margin))
-    return _score_p(only_c - only_b - n * margin, variance)
+def _decide(
+    rule: GateRule, test: str, pattern: str, prep: _Accuracy | _Ratio, level: float
+) -> GateResult:
+    if isinstance(prep, _Accuracy):
+        return _decide_accuracy(rule, test, pattern, prep, level)
+    return _decide_ratio(rule, test, pattern, prep, level)
 
 
-def _farrington_manning(kc: int, nc: int, kb: int, nb: int, margin: float) -> float:
-    """Farrington-Manning score test of H1: p_current - p_baseline < margin, independent.
+def _decide_accuracy(
+    rule: GateRule, test: str, pattern: str, prep: _Accuracy, level: float
+) -> GateResult:
+    u = prep.units
+    design = prep.design
+    assert isinstance(design, (randomization.Paired, randomization.Unpaired))
+    estimate = design.estimate
+    method = (
+        "one-sided sign-flip t-tests, paired over cases"
+        if u.paired
+        else f"one-sided permutation Welch t-tests, unpaired over {u.unit}"
+    )
+    common = dict(
+        method=method, paired=u.paired, n_cases=u.n_cases, level=level, regressed=prep.regressed
+    )
+    margin = rule.margin
+    if prep.identical:
+        return GateResult(
+            rule,
+            test,
+            pattern,
+            "pass",
+            0.0,
+            Interval(0.0, 0.0),
+            1.0,
+            f"{rule.metric} identical to the baseline on every case",
+            **common,  # type: ignore[arg-type]
+        )
+    se = design.se()
+    df = max(1, design.df)
+    mde, power = _power(rule, se, df, level)
+    if design.min_p / 2 > level:
+        reason = _too_few(u, level)
+        return GateResult(
+            rule,
+            test,
+            pattern,
+            "inconclusive",
+            estimate,
+            None,
+            None,
+            f"{rule.metric} {estimate:+.3f}: inconclusive: {reason}",
+            reason=reason,
+            mde=mde,
+            power=power,
+            **common,  # type: ignore[arg-type]
+        )
+    p_fail = design.one_sided_p(margin, greater=False)
+    p_pass = design.one_sided_p(margin, greater=True)
+    low, high = design.interval(2 * level, (-1.0, 1.0))
+    interval = Interval(low, high)
+    verdict: Verdict = "fail" if p_fail <= level else "pass" if p_pass <= level else "inconclusive"
+    return GateResult(
+        rule,
+        test,
+        pattern,
+        verdict,
+        estimate,
+        interval,
+        p_fail,
+        _message(rule, verdict, estimate, interval, mde),
+        mde=mde,
+        power=power,
+        **common,  # type: ignore[arg-type]
+    )
 
-    The proportions under H0 are the restricted maximum likelihood estimates, in closed form
-    (Farrington & Manning 1990; Miettinen & Nurminen 1985).
-    """
-    if margin <= -1:
-        return 1.0
-    if margin >= 1:
-        return 0.0
-    pc_hat, pb_hat = kc / nc, kb / nb
-    pc = _restricted_mle(kc, nc, kb, nb, margin)
-    pb = pc - margin
-    variance = pc * (1 - pc) / nc + pb * (1 - pb) / nb
-    return _score_p(pc_hat - pb_hat - margin, variance)
+
+def _decide_ratio(
+    rule: GateRule, test: str, pattern: str, prep: _Ratio, level: float
+) -> GateResult:
+    est = prep.ratio
+    bound = 1 + rule.margin
+    assert est.estimate is not None
+    common = dict(
+        method=f"one-sided: {est.method}", paired=est.paired, n_cases=est.n_cases, level=level
+    )
+    if prep.identical or (est.constant and est.estimate <= bound):
+        shown = (
+            "identical to the baseline on every case"
+            if prep.identical
+            else "the same on every case"
+        )
+        return GateResult(
+            rule,
+            test,
+            pattern,
+            "pass",
+            est.estimate,
+            Interval(est.estimate, est.estimate),
+            1.0,
+            f"{rule.metric} {_pct(est.estimate)} ({shown}) within the {rule.margin_text} margin",
+            **common,  # type: ignore[arg-type]
+        )
+    if est.constant:
+        return GateResult(
+            rule,
+            test,
+            pattern,
+            "fail",
+            est.estimate,
+            Interval(est.estimate, est.estimate),
+            0.0,
+            f"{rule.metric} {_pct(est.estimate)} on every case exceeds the "
+            f"{rule.margin_text} margin",
+            **common,  # type: ignore[arg-type]
+        )
+    se = _log_se(est)
+    df = est.df if est.df is not None else 1e6
+    mde, power = _power(rule, se, df, level) if se is not None else (None, None)
+    too_small = _too_small_ratio(est, level)
+    if too_small is not None:
+        return GateResult(
+            rule,
+            test,
+            pattern,
+            "inconclusive",
+            est.estimate,
+            None,
+            None,
+            f"{rule.metric} {_pct(est.estimate)}: inconclusive: {too_small}",
+            reason=too_small,
+            mde=mde,
+            power=power,
+            **common,  # type: ignore[arg-type]
+        )
+    p_fail = est.p_above(bound)
+    p_pass = est.p_below(bound)
+    interval = est.bounds(level)
+    if p_fail is None or p_pass is None or interval is None:
+        reason = est.note or "no interval"
+        return GateResult(
+            rule,
+            test,
+            pattern,
+            "inconclusive",
+            est.estimate,
+            None,
+            None,
+            f"{rule.metric} {_pct(est.estimate)}: inconclusive: {reason}",
+            reason=reason,
+            mde=mde,
+            power=power,
+            **common,  # type: ignore[arg-type]
+        )
+    verdict: Verdict = "fail" if p_fail <= level else "pass" if p_pass <= level else "inconclusive"
+    return GateResult(
+        rule,
+        test,
+        pattern,
+        verdict,
+        est.estimate,
+        interval,
+        p_fail,
+        _message(rule, verdict, est.estimate, interval, mde),
+        mde=mde,
+        power=power,
+        **common,  # type: ignore[arg-type]
+    )
 
 
-def _restricted_mle(kc: int, nc: int, kb: int, nb: int, margin: float) -> float:
-    """The current run's proportion maximising the likelihood under p_c - p_b = margin."""
-    p1, p2, theta = kc / nc, kb / nb, nb / nc
-    a = 1 + theta
-    b = -(1 + theta + p1 + theta * p2 + margin * (theta + 2))
-    c = margin**2 + margin * (2 * p1 + theta + 1) + p1 + theta * p2
-    d = -p1 * margin * (1 + margin)
-    v = b**3 / (3 * a) ** 3 - b * c / (6 * a**2) + d / (2 * a)
-    u = math.copysign(math.sqrt(max(0.0, b**2 / (3 * a) ** 2 - c / (3 * a))), v)
-    if u == 0:
-        return min(1.0, max(0.0, -b / (3 * a)))
-    w = (math.pi + math.acos(max(-1.0, min(1.0, v / u**3)))) / 3
-    low, high = max(0.0, margin), min(1.0, 1 + margin)
-    return min(high, max(low, 2 * u * math.cos(w) - b / (3 * a)))
+def _power(rule: GateRule, se: float, df: float, level: float) -> tuple[float | None, float | None]:
+    """The smallest regression caught with `POWER`, and the power at `reference_change`."""
+    if not se > 0:
+        return None, None
+    from scipy import stats as sps
+
+    crit = float(sps.t.ppf(1 - level, df))
+    reach = crit + float(sps.t.ppf(POWER, df))
+    if rule.relative:
+        log_margin = math.log1p(rule.margin)
+        mde = math.exp(log_margin + reach * se)
+        shift = (math.log(reference_change(rule)) - log_margin) / se
+    else:
+        mde = max(-1.0, rule.margin - reach * se)
+        shift = (rule.margin - reference_change(rule)) / se
+    power = float(sps.t.sf(crit - shift, df))
+    return mde, power
 
 
-def _score_p(numerator: float, variance: float) -> float:
-    """Lower-tail normal p-value of a score statistic; with no variance, by its sign alone."""
-    if variance <= 0:
-        return 0.5 if numerator == 0 else (0.0 if numerator < 0 else 1.0)
-    return float(sps.norm.cdf(numerator / math.sqrt(variance)))
+def _log_se(est: ratios.Ratio) -> float | None:
+    if est.log_se is not None:
+        return est.log_se
+    if est.bootstrap:
+        return float(np.std(est.bootstrap, ddof=1))
+    return None
+
+
+def _too_few(u: family.Units, level: float) -> str:
+    if u.paired:
+        need = math.ceil(math.log2(1 / level) - 1e-12)
+        return (
+            f"n too small: {u.n_cases} paired cases; a one-sided test at {level:.2g} needs "
+            f"at least {need}"
+        )
+    return (
+        f"n too small: {u.baseline.size} baseline and {u.candidate.size} current {u.unit} "
+        f"could not show a regression at {level:.2g}, whatever they were"
+    )
+
+
+def _too_small_ratio(est: ratios.Ratio, level: float) -> str | None:
+    """Why a ratio's data are too few to decide at ``level``: paired cases whose signs
+    alone could not reach it, or too few runs."""
+    if est.paired:
+        if 0.5**est.n_cases <= level:
+            return None
+        need = math.ceil(math.log2(1 / level) - 1e-12)
+        return (
+            f"n too small: {est.n_cases} paired cases; a one-sided test at {level:.2g} needs "
+            f"at least {need}"
+        )
+    if est.bootstrap is not None and len(est.bootstrap) * level < 20:
+        return "too few resamples for this level"
+    return None
+
+
+def _regressed(
+    baseline: Mapping[str, Sequence[float]], current: Mapping[str, Sequence[float]]
+) -> tuple[tuple[str, float, float], ...]:
+    """Cases whose mean score dropped, largest drop first (at most five)."""
+    drops = []
+    for case in sorted(baseline.keys() & current.keys()):
+        b, c = baseline[case], current[case]
+        if b and c:
+            mb, mc = sum(b) / len(b), sum(c) / len(c)
+            if mc < mb:
+                drops.append((case, mb, mc))
+    drops.sort(key=lambda d: (d[2] - d[1], d[0]))
+    return tuple(drops[:5])
 
 
 # --- values and messages ---------------------------------------------------------------------
 
 
-def _has_unknown(values: stats.MaybeValues) -> bool:
+def _has_unknown(values: Mapping[str, Sequence[float | None]]) -> bool:
     return any(x is None or math.isnan(x) for reps in values.values() for x in reps)
 
 
-def _floats(values: stats.MaybeValues) -> dict[str, list[float]]:
+def _floats(values: Mapping[str, Sequence[float | None]]) -> dict[str, list[float]]:
     return {k: [float(x) for x in reps if x is not None] for k, reps in values.items()}
 
 
-def _message(rule: GateRule, verdict: Verdict, outcome: _Outcome, confidence: float) -> str:
+def _pct(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.0f}%"
+
+
+def _message(
+    rule: GateRule, verdict: Verdict, estimate: float, interval: Interval, mde: float | None
+) -> str:
     margin = 1 + rule.margin if rule.relative else rule.margin
-    interval = outcome.interval
-    shown = [outcome.estimate]
-    if interval is not None:
-        shown.append(interval.low if rule.relative else interval.high)
-    digits = _digits(shown, margin, rule.relative)
+    digits = _digits([estimate, interval.low, interval.high], margin, rule.relative)
 
     def text(value: float) -> str:
         if rule.relative:
             return f"{(value - 1) * 100:+.{digits}f}%"
         return f"{value:+.{digits}f}"
 
-    evidence = (
-        "no interval"
-        if interval is None
-        else f"{confidence * 100:g}% CI {text(interval.low)}..{text(interval.high)}"
-    )
+    shown = f"{rule.metric} {text(estimate)} [{text(interval.low)}, {text(interval.high)}]"
     if verdict == "fail":
         beyond = "drops beyond" if not rule.relative else "exceeds"
-        return (
-            f"{rule.metric} {text(outcome.estimate)} ({evidence}) {beyond} the "
-            f"{rule.margin_text} margin, {stats.format_p(outcome.p_value)}"
+        return f"{shown} {beyond} the {rule.margin_text} margin"
+    if verdict == "pass":
+        return f"{shown} within the {rule.margin_text} margin"
+    could = ""
+    if mde is not None:
+        could = (
+            f"; could only show a drop of {-mde:.2f} or more"
+            if not rule.relative
+            else f"; could only show a rise of {_pct(mde)} or more"
         )
-    return (
-        f"{rule.metric} {text(outcome.estimate)} ({evidence}) not shown beyond the "
-        f"{rule.margin_text} margin, {stats.format_p(outcome.p_value)}"
-    )
+    return f"{shown}: neither within nor beyond the {rule.margin_text} margin{could}"
 
 
 def _digits(values: list[float], margin: float, relative: bool) -> int:

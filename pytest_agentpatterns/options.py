@@ -183,6 +183,14 @@ def add_options(parser: pytest.Parser) -> None:
         "Default: %(default)r",
     )
     group.addoption(
+        "--patterns-fail-on-inconclusive",
+        dest="agentpatterns_fail_on_inconclusive",
+        action="store_true",
+        default=None,
+        help="an inconclusive gate (the data show its change neither within nor beyond the "
+        "margin) fails the run too. Default: off (inconclusive gates are reported, not failed)",
+    )
+    group.addoption(
         "--patterns-alpha",
         dest="agentpatterns_alpha",
         type=alpha_value,
@@ -206,6 +214,12 @@ def add_options(parser: pytest.Parser) -> None:
         "Default: %(default)r",
     )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
+    parser.addini(
+        "agentpatterns_fail_on_inconclusive",
+        "inconclusive gates fail the run (as --patterns-fail-on-inconclusive)",
+        type="bool",
+        default=False,
+    )
     parser.addini("agentpatterns_patterns", "patterns to run (as --patterns)", default="")
     parser.addini("agentpatterns_repeat", "repetitions per item (as --patterns-repeat)", default="")
     parser.addini("agentpatterns_record", "cassette record mode (as --patterns-record)", default="")
@@ -252,6 +266,7 @@ class Settings:
     baseline: tuple[ItemResult, ...] | None = None
     rules: tuple[GateRule, ...] = ()
     ledger: Path | None = None
+    fail_on_inconclusive: bool = False
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -322,6 +337,10 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
         alpha=config.getoption("agentpatterns_alpha") or 0.05,
         markdown_path=_opt_path(config.getoption("agentpatterns_markdown")),
         html_path=_opt_path(config.getoption("agentpatterns_html")),
+        fail_on_inconclusive=bool(
+            config.getoption("agentpatterns_fail_on_inconclusive")
+            or config.getini("agentpatterns_fail_on_inconclusive")
+        ),
         **_gate_settings(config),
     )
 

@@ -25,7 +25,8 @@ METER = pytest.StashKey[transport.Meter]()
 REGISTRY = pytest.StashKey[Registry]()
 SETTINGS = pytest.StashKey[options.Settings]()
 RESULTS = pytest.StashKey[list[ItemResult]]()
-SUMMARY = pytest.StashKey[str]()
+SUMMARY = pytest.StashKey[tuple[Any, Any, list[str]]]()
+GATES = pytest.StashKey[Any]()
 INSTALLED = pytest.StashKey[bool]()
 PROPERTY = "agentpatterns"
 
@@ -67,7 +68,9 @@ class _XdistHooks:
         node.workerinput["agentpatterns"] = self.config.stash[SETTINGS].for_workers()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _print_gate_verdict(config)
     if config.stash.get(INSTALLED, False):
         transport.uninstall()
     settings = config.stash.get(SETTINGS, None)
@@ -249,15 +252,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from .analysis import analyse, evaluate_gates
     from .atomic import write_atomic
     from .report import build_report, trace_lines, unpriced_models, write_json
-    from .table import render
+    from .table import render_markdown
 
     analyses = analyse(results, seed=settings.seed, alpha=settings.alpha)
-    gate_results = []
+    gate_run = None
     if settings.baseline is not None and settings.rules:
-        gate_results = evaluate_gates(
-            settings.rules, results, settings.baseline, alpha=settings.alpha, seed=settings.seed
+        gate_run = evaluate_gates(
+            settings.rules,
+            results,
+            settings.baseline,
+            alpha=settings.alpha,
+            seed=settings.seed,
+            fail_on_inconclusive=settings.fail_on_inconclusive,
         )
-        if any(g.verdict == "fail" for g in gate_results):
+        config.stash[GATES] = gate_run
+        if gate_run.failed:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     notes = [
         f"warning: no price for model {model!r}: its tokens are counted, its cost is n/a. "
@@ -268,20 +277,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         notes.append("note: --patterns-baseline given without gates (--patterns-fail-on).")
     if settings.rules and settings.baseline is None:
         notes.append("note: gates are configured but not evaluated: no --patterns-baseline.")
-    config.stash[SUMMARY] = render(analyses, gate_results, notes) if analyses else "\n".join(notes)
-    document = build_report(results, settings, analyses, gate_results)
+    config.stash[SUMMARY] = (analyses, gate_run, notes)
+    document = build_report(results, settings, analyses, gate_run)
     if settings.json_path is not None:
         write_json(settings.json_path, document)
     if settings.save_path is not None:
         write_json(settings.save_path, document)
     if settings.markdown_path is not None:
-        text = render(analyses, gate_results, notes, tablefmt="github")
+        text = render_markdown(analyses, gate_run, notes)
         with open(settings.markdown_path, "a", encoding="utf-8") as handle:
             handle.write(text)
     if settings.html_path is not None:
         from .html import render_html
 
-        page = render_html(analyses, results, gate_results, notes, alpha=settings.alpha)
+        page = render_html(
+            analyses, results, gate_run.results if gate_run else (), notes, alpha=settings.alpha
+        )
         write_atomic(settings.html_path, page)
     if settings.trace_path is not None:
         lines = trace_lines(results)
@@ -294,5 +305,22 @@ def pytest_terminal_summary(
     summary = config.stash.get(SUMMARY, None)
     if not summary:
         return
+    from .table import render_terminal
+
+    analyses, gate_run, notes = summary
+    width = config.get_terminal_writer().fullwidth
+    text = render_terminal(
+        analyses, gate_run, notes, width=width, verbose=config.get_verbosity() > 0
+    )
     terminalreporter.write_sep("=", "agentpatterns summary")
-    terminalreporter.write_line(summary)
+    terminalreporter.write(text)
+
+
+def _print_gate_verdict(config: pytest.Config) -> None:
+    """The gate verdict is the run's last line, after pytest's own counts."""
+    gate_run = config.stash.get(GATES, None)
+    if gate_run is None:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(gate_run.verdict_line(), red=gate_run.failed, bold=True)

@@ -13,28 +13,110 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import gates
+from . import family, gates, ratios, recommend
 from .analysis import TestAnalysis
 from .atomic import write_atomic
 from .records import ItemResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KIND = "pytest-agentpatterns-report"
 
 
+def _interval(i: Any) -> dict[str, float] | None:
+    return None if i is None else {"low": i.low, "high": i.high}
+
+
+def _accuracy(c: family.AccuracyComparison) -> dict[str, Any]:
+    """An accuracy comparison in the shape of ``comparisons[]`` (version 1 fields kept)."""
+    return {
+        "metric": "accuracy",
+        "kind": "difference",
+        "estimate": c.estimate,
+        "interval": _interval(c.interval),
+        "p_value": c.p_value,
+        "p_adjusted": c.p_adjusted,
+        "test": c.method,
+        "paired": c.paired,
+        "n_cases": c.n_cases,
+        "n_baseline": c.n_baseline,
+        "n_candidate": c.n_candidate,
+        "mde": c.mde,
+        "note": c.note,
+        "verdict": c.verdict,
+        "level": c.level,
+        "simultaneous": True,
+        "needs_cases": c.needs_cases,
+    }
+
+
+def _ratio(r: ratios.Ratio) -> dict[str, Any]:
+    """A latency or cost ratio in the shape of ``comparisons[]``: an estimate, no test."""
+    return {
+        "metric": r.metric,
+        "kind": "ratio",
+        "estimate": r.estimate,
+        "interval": _interval(r.interval),
+        "p_value": None,
+        "p_adjusted": None,
+        "test": r.method,
+        "paired": r.paired,
+        "n_cases": r.n_cases,
+        "n_baseline": None,
+        "n_candidate": None,
+        "mde": None,
+        "note": r.note,
+        "verdict": None,
+        "level": None,
+        "simultaneous": False,
+        "constant": r.constant,
+        "statistic": r.statistic,
+        "confidence": r.confidence,
+    }
+
+
+def _recommendation(rec: recommend.Recommendation | None) -> dict[str, Any] | None:
+    if rec is None:
+        return None
+    return {
+        "pattern": rec.pattern,
+        "reason": rec.reason,
+        "decided": rec.decided,
+        "best": rec.best,
+        "cheapest": rec.cheapest,
+        "contenders": list(rec.contenders),
+        "excluded": [
+            {"pattern": e.pattern, "by": e.by, "interval": _interval(e.interval)}
+            for e in rec.excluded
+        ],
+        "level": rec.level,
+        "gap": _interval(rec.gap),
+        "more_cases": rec.more_cases,
+    }
+
+
 def _analysis(t: TestAnalysis) -> dict[str, Any]:
+    fam = t.family
     return {
         "test": t.test,
         "baseline_pattern": t.baseline,
-        "recommendation": None
-        if t.recommendation is None
-        else {"pattern": t.recommendation.pattern, "reason": t.recommendation.reason},
+        "n_cases": t.n_cases,
+        "family": None
+        if fam is None
+        else {
+            "alpha": fam.alpha,
+            "size": fam.size,
+            "level": fam.level,
+            "method": fam.method,
+            "detectable": None if fam.detectable() is None else list(fam.detectable() or ()),
+        },
+        "recommendation": _recommendation(t.recommendation),
         "patterns": [
             {
                 "pattern": p.figures.pattern,
                 "pareto": p.pareto,
                 "summary": asdict(p.summary),
-                "comparisons": [asdict(c) for c in p.comparisons],
+                "comparisons": ([_accuracy(p.accuracy)] if p.accuracy is not None else [])
+                + [_ratio(r) for r in p.ratios],
             }
             for p in t.patterns
         ],
@@ -44,14 +126,31 @@ def _analysis(t: TestAnalysis) -> dict[str, Any]:
 def _gate(g: gates.GateResult) -> dict[str, Any]:
     data = asdict(g)
     data["rule"] = str(g.rule)
+    data["regressed"] = [
+        {"case": case, "baseline": before, "current": after} for case, before, after in g.regressed
+    ]
     return data
+
+
+def _gate_run(run: gates.GateRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "alpha": run.alpha,
+        "level": run.level,
+        "evaluated": run.evaluated,
+        "failed": run.failed,
+        "fail_on_inconclusive": run.fail_on_inconclusive,
+        "counts": {v: run.count(v) for v in ("fail", "inconclusive", "pass", "not evaluated")},
+        "verdict": run.verdict_line(),
+    }
 
 
 def build_report(
     results: Iterable[ItemResult],
     settings: Any,
     analyses: Sequence[TestAnalysis],
-    gate_results: Iterable[gates.GateResult] = (),
+    gate_run: gates.GateRun | None = None,
 ) -> dict[str, Any]:
     """The report as plain data: settings, figures, analysis, gates and every item.
 
@@ -66,7 +165,8 @@ def build_report(
         "alpha": settings.alpha,
         "summary": [asdict(p.figures) for t in analyses for p in t.patterns],
         "analysis": [_analysis(t) for t in analyses],
-        "gates": [_gate(g) for g in gate_results],
+        "gates": [_gate(g) for g in (gate_run.results if gate_run else ())],
+        "gate_run": _gate_run(gate_run),
         "items": [r.to_dict() for r in results],
     }
 
