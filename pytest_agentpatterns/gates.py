@@ -440,7 +440,7 @@ def _decide_accuracy(
         )
     p_fail = design.one_sided_p(margin, greater=False)
     p_pass = design.one_sided_p(margin, greater=True)
-    low, high = design.interval(2 * level, (-1.0, 1.0))
+    low, high = design.interval(2 * level, (-1.0, 1.0), points=(margin,))
     interval = Interval(low, high)
     verdict: Verdict = "fail" if p_fail <= level else "pass" if p_pass <= level else "inconclusive"
     return GateResult(

@@ -95,12 +95,12 @@ def interval_text(interval: stats.Interval, digits: int = 2) -> str:
 
 
 def _signed(value: float, digits: int) -> str:
-    return "0" if value == 0 else f"{value:+.{digits}f}"
+    return "0" if abs(value) < 1e-6 else f"{value:+.{digits}f}"
 
 
 def _reads_right(value: float, text: str) -> bool:
     """A non-zero bound must not print as zero."""
-    return value == 0 or float(text) != 0
+    return abs(value) < 1e-6 or float(text) != 0
 
 
 def ratio_text(r: ratios.Ratio) -> str:
@@ -209,7 +209,11 @@ def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:
     header = t.test
     facts = [f"{t.n_cases} case{'s' if t.n_cases != 1 else ''}"]
     facts.append(f"baseline {t.baseline}" if t.baseline else "no baseline pattern ran")
-    lines = [_fit(f"{header} ({', '.join(facts)})", width)]
+    full = f"{header} ({', '.join(facts)})"
+    if len(full) <= width:
+        lines = [full]
+    else:
+        lines = [_fit_middle(header, width), _fit(f"  ({', '.join(facts)})", width)]
     lines.extend(_pattern_table(t, width))
     if verbose:
         rec = recommendation_line(t)
@@ -305,7 +309,7 @@ def _gates_block(run: gates.GateRun, width: int, verbose: bool) -> list[str]:
     )
     lines = textwrap.wrap(head, width) + textwrap.wrap(budget, width, initial_indent="  ")
     for g in run.results:
-        show = g.verdict == "fail" or verbose
+        show = g.verdict in ("fail", "not evaluated") or verbose
         if not show:
             continue
         label = {"fail": "FAILED", "pass": "passed", "inconclusive": "inconclusive"}.get(
@@ -358,6 +362,14 @@ def _gate_span(run: gates.GateRun) -> str:
 
 def _indent(text: str) -> list[str]:
     return ["  " + line.rstrip() for line in text.splitlines()]
+
+
+def _fit_middle(text: str, width: int) -> str:
+    """A node id too long for the line loses its middle, so file and name both show."""
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: keep // 2] + "…" + text[len(text) - (keep - keep // 2) :]
 
 
 def _fit(line: str, width: int) -> str:
