@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from . import gates, stats
+from . import gates, pareto, stats
 from .metrics import GroupKey, PatternFigures, figures, sorted_groups
 from .records import ItemResult, Repetition
 
@@ -96,12 +96,12 @@ def analyse(
             if base_items is not None and key.pattern != baseline_id:
                 comparisons = _compare(base_items, items, seed, alpha, n_resamples)
             patterns.append(PatternAnalysis(figures(key, items), summary, False, comparisons))
-        front = stats.pareto_front(
+        front = pareto.front(
             {
                 p.figures.pattern: (
-                    p.summary.accuracy or 0.0,
+                    p.summary.accuracy,
                     p.figures.cost_per_run,
-                    p.figures.latency_p50 or 0.0,
+                    p.figures.latency_p50,
                 )
                 for p in patterns
             }

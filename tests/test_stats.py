@@ -304,49 +304,7 @@ def test_holm_properties(raw: list[float | None]) -> None:
                 assert a <= b
 
 
-point = st.tuples(
-    st.floats(0, 1, allow_nan=False),
-    st.one_of(st.none(), st.floats(0, 10, allow_nan=False)),
-    st.floats(0, 100, allow_nan=False),
-)
-
-
-def dominates(a: tuple[float, float | None, float], b: tuple[float, float | None, float]) -> bool:
-    if (a[1] is None) != (b[1] is None):
-        return False
-    cost_ge = a[1] is None or b[1] is None or a[1] <= b[1]
-    cost_gt = a[1] is not None and b[1] is not None and a[1] < b[1]
-    ge = a[0] >= b[0] and a[2] <= b[2] and cost_ge
-    return ge and (a[0] > b[0] or a[2] < b[2] or cost_gt)
-
-
-@given(st.dictionaries(st.text("pqrs", min_size=1, max_size=3), point, max_size=10))
-def test_pareto_front_properties(
-    points: dict[str, tuple[float, float | None, float]],
-) -> None:
-    front = stats.pareto_front(points)
-    assert front <= points.keys()
-    if points:
-        assert front
-    for name in front:
-        assert not any(dominates(points[o], points[name]) for o in points if o != name)
-    for name in points.keys() - front:
-        assert any(dominates(points[o], points[name]) for o in front)
-
-
 # --- pareto and recommendation ---------------------------------------------------------------
-
-
-def test_pareto_front_example() -> None:
-    points = {
-        "single": (0.80, 0.001, 1.0),
-        "parallel(n=5)": (0.90, 0.005, 1.2),
-        "sequential": (0.80, 0.002, 2.0),  # dominated by single
-        "hybrid(n=3)": (0.90, 0.006, 3.0),  # dominated by parallel
-        "loop": (0.95, None, 5.0),  # unknown cost: incomparable with known costs
-    }
-    assert stats.pareto_front(points) == {"single", "parallel(n=5)", "loop"}
-    assert stats.pareto_front({}) == frozenset()
 
 
 def test_recommend_cheapest_not_significantly_less_accurate() -> None:
