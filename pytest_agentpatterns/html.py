@@ -41,8 +41,10 @@ FONT = (
 MAX_DOTS = 400
 """Latency dots drawn per pattern at most; more are thinned evenly over the sorted values."""
 
-_CHAR_WIDTH = 6.6  # average advance of a 12px sans-serif character, for label placement
-_BOLD_WIDTH = 7.3  # the same, bold: row labels must fit whichever weight they get
+# Average advance of a 12px sans-serif character (DejaVu Sans, the widest common default),
+# regular and bold, for placing and fitting labels.
+_CHAR_WIDTH = 6.9
+_BOLD_WIDTH = 7.8
 
 CSS = """
 :root {
@@ -79,7 +81,7 @@ a:hover { text-decoration: underline; }
 table { border-collapse: collapse; width: 100%; font-size: 13px;
   font-variant-numeric: tabular-nums; }
 caption { text-align: left; color: var(--muted); font-size: 12.5px; padding: 0 0 6px; }
-th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left;
+th, td { padding: 6px 6px; border-bottom: 1px solid var(--line); text-align: left;
   vertical-align: middle; white-space: nowrap; }
 thead th { font-size: 12px; font-weight: 600; color: var(--muted); white-space: normal;
   line-height: 1.3; border-bottom: 1.5px solid #cbd2d9; vertical-align: bottom; }
@@ -771,34 +773,40 @@ def _overlap(a: _Box, b: _Box) -> float:
 
 
 def _place_labels(
-    points: Sequence[tuple[str, float, float, float | None, float | None]],
+    points: Sequence[tuple[str, float, float, float | None, float | None, float]],
     bounds: _Box,
+    canvas: _Box,
     path: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[float, float, str]]:
     """A spot for each label (x, y, anchor): inside ``bounds``, clear of points, error bars,
-    the segments of ``path`` and the labels placed before it.
+    the segments of ``path`` and the labels placed before it, and never off ``canvas``.
 
-    Greedy over the points in order; each takes the first spot with the least weighted overlap.
+    Each point is (text, x, y, error bar top, error bar bottom, character width). Greedy over
+    the points in order; each takes the first spot with the least weighted overlap.
     """
     obstacles: list[tuple[_Box, float]] = []
-    for _, cx, cy, top, bottom in points:
+    for _, cx, cy, top, bottom, _ in points:
         obstacles.append(((cx - 7, cy - 7, cx + 7, cy + 7), 3.0))
         if top is not None and bottom is not None:
             obstacles.append(((cx - 5, top, cx + 5, bottom), 1.5))
     for (x1, y1), (x2, y2) in itertools.pairwise(path):
-        box = (min(x1, x2) - 2, min(y1, y2) - 2, max(x1, x2) + 2, max(y1, y2) + 2)
-        obstacles.append((box, 4.0))
+        steps = max(1, math.ceil(math.hypot(x2 - x1, y2 - y1) / 6))
+        for i in range(steps + 1):  # a slanted segment as a chain of small boxes
+            x, y = x1 + (x2 - x1) * i / steps, y1 + (y2 - y1) * i / steps
+            obstacles.append(((x - 3, y - 3, x + 3, y + 3), 4.0))
     placed: list[tuple[float, float, str]] = []
-    for text, cx, cy, _, _ in points:
-        width = _CHAR_WIDTH * len(text)
+    for text, cx, cy, _, _, char_width in points:
+        width = char_width * len(text)
         best: tuple[float, int] | None = None
         best_box: _Box = (0, 0, 0, 0)
         for rank, (dx, dy, anchor) in enumerate(_LABEL_SPOTS):
             x, y = cx + dx, cy + dy
             left = x if anchor == "start" else x - width if anchor == "end" else x - width / 2
             box = (left, y - 11, left + width, y + 3)
-            outside = (box[2] - box[0]) * (box[3] - box[1]) - _overlap(box, bounds)
-            cost = 6 * outside + sum(w * _overlap(box, o) for o, w in obstacles)
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            outside = area - _overlap(box, bounds)
+            cut = area - _overlap(box, canvas)  # part of the text the chart would not show
+            cost = 1e6 * cut + 6 * outside + sum(w * _overlap(box, o) for o, w in obstacles)
             if best is None or (cost, rank) < best:
                 best = (cost, rank)
                 best_box = box
@@ -913,10 +921,12 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
                 ys(pt.y),
                 None if pt.high is None else ys(pt.high),
                 None if pt.low is None else ys(pt.low),
+                _BOLD_WIDTH if pt.recommended or pt.baseline else _CHAR_WIDTH,
             )
             for pt in points
         ],
         (left, top, width - right, height - bottom),
+        (0.0, 0.0, width, height),
         vertices,
     )
     for pt, (x, y, anchor) in zip(points, spots, strict=True):
