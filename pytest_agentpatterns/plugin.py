@@ -290,9 +290,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if settings.html_path is not None:
         from .html import render_html
 
-        page = render_html(
-            analyses, results, gate_run.results if gate_run else (), notes, alpha=settings.alpha
-        )
+        page = render_html(analyses, results, (), notes, alpha=settings.alpha, gate_run=gate_run)
         write_atomic(settings.html_path, page)
     if settings.trace_path is not None:
         lines = trace_lines(results)

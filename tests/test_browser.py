@@ -151,7 +151,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     results = load_run(run)
     gates = evaluate_gates(
         parse_rules("accuracy:-0.05,latency_p95:+20%,cost:+10%"), results, results
-    )
+    ).results
     long_verdict = dataclasses.replace(
         gates[0],
         verdict="inconclusive",  # type: ignore[arg-type]

@@ -202,7 +202,7 @@ def test_single_case_p95_regression_is_tested_as_a_quantile() -> None:
 
 
 def test_missing_and_unknown_data_are_not_evaluated() -> None:
-    base, cur = latencies(4)
+    _, cur = latencies(4)
     assert evaluate(rule("cost:+10%"), None, cur).reason == "not in the baseline run"
     unknown = {"a": [0.1, None], "b": [0.2, 0.2]}
     result = evaluate(rule("cost:+10%"), unknown, {"a": [0.1, 0.1], "b": [0.2, 0.2]})

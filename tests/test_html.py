@@ -85,7 +85,7 @@ def _suite(
 
 
 def _render(results: list[ItemResult], **kwargs: object) -> str:
-    analyses = analysis.analyse(results, n_resamples=200)
+    analyses = analysis.analyse(results)
     return render_html(analyses, results, **kwargs)  # type: ignore[arg-type]
 
 
@@ -156,7 +156,7 @@ def test_every_pattern_appears_in_tables_and_charts() -> None:
     for pattern in PROFILES:
         assert f"</span>{pattern}" in html  # the summary row's name, after its swatch
     assert "Against the baseline pattern" in html
-    assert "Recommended: <b>" in html
+    assert "No recommendation yet — not enough evidence" in html  # four cases cannot decide
 
 
 def test_latency_strip_has_a_dot_per_repetition() -> None:
@@ -187,7 +187,7 @@ def _distance(p: tuple[float, float], a: tuple[float, float], b: tuple[float, fl
 
 def test_pareto_line_joins_exactly_the_front_in_cost_order() -> None:
     results = _suite()
-    analyses = analysis.analyse(results, n_resamples=200)
+    analyses = analysis.analyse(results)
     front = {p.figures.pattern for p in analyses[0].patterns if p.pareto}
     assert front == FRONT  # the data are built so; sequential is dominated
     (scatter,) = _scatters(render_html(analyses, results))
@@ -215,7 +215,7 @@ def test_pareto_line_passes_through_no_pattern_off_the_front() -> None:
         "escalate": (0.8, 4.5e-5, 0.70, 3),  # as accurate as hybrid, dearer, slower: dominated
     }
     results = _suite(profiles=profiles)
-    analyses = analysis.analyse(results, n_resamples=200)
+    analyses = analysis.analyse(results)
     front = {p.figures.pattern for p in analyses[0].patterns if p.pareto}
     assert front == {"single", "hybrid(n=3)", "parallel(n=5)", "loop(max_iters=3)"}
     html = render_html(analyses, results)
@@ -250,7 +250,7 @@ def test_output_is_deterministic() -> None:
     assert first == second
     assert (
         first.encode()
-        == render_html(analysis.analyse(_suite(), n_resamples=200), _suite()).encode()
+        == render_html(analysis.analyse(_suite()), _suite()).encode()
     )
 
 
@@ -290,10 +290,10 @@ def test_costs_known_plot_against_cost() -> None:
 
 
 def test_baseline_and_recommendation_are_marked() -> None:
-    results = _suite()
-    analyses = analysis.analyse(results, n_resamples=200)
+    results = _suite(cases=12)  # enough cases for the data to decide
+    analyses = analysis.analyse(results)
     recommended = analyses[0].recommendation
-    assert recommended is not None
+    assert recommended is not None and recommended.decided
     html = render_html(analyses, results)
     assert '<span class="badge baseline">baseline</span>' in html
     assert '<span class="badge recommended">recommended</span>' in html
@@ -313,15 +313,17 @@ def test_gates_are_listed_and_failures_highlighted() -> None:
     baseline = _suite(cases=12)
     worse = {**PROFILES, "parallel(n=5)": (0.5, 5e-5, 0.9, 5)}
     current = _suite(profiles=worse, cases=12)
-    gates = analysis.evaluate_gates(
+    run = analysis.evaluate_gates(
         parse_rules("accuracy:-0.05,latency_p95:+20%"), current, baseline
     )
+    gates = run.results
     assert any(g.failed for g in gates)
-    html = _render(current, gate_results=gates)
+    html = _render(current, gate_run=run)
     failed = sum(g.failed for g in gates)
     assert f"{failed} of {len(gates)} gates failed" in html
     assert html.count('<tr class="gate-fail">') == failed
     assert 'id="gates"' in html
+    assert f"each is tested at {run.level:.2g}" in html
 
 
 def test_unplottable_pattern_and_skips_are_reported() -> None:
@@ -358,7 +360,7 @@ def test_baseline_that_is_also_recommended_is_drawn_on_top() -> None:
     square is drawn after every other marker, inside its ring, so nothing covers it."""
     same = {p: (0.8, cost, lat, calls) for p, (_, cost, lat, calls) in PROFILES.items()}
     results = _suite(profiles=same)
-    analyses = analysis.analyse(results, n_resamples=200)
+    analyses = analysis.analyse(results)
     assert analyses[0].recommendation is not None
     assert analyses[0].recommendation.pattern == analyses[0].baseline == "single"
     (scatter,) = _scatters(render_html(analyses, results))
@@ -399,7 +401,7 @@ def test_every_cell_is_labelled_by_its_column_for_narrow_screens() -> None:
     baseline = _suite(cases=6)
     current = _suite(profiles={**PROFILES, "parallel(n=5)": (0.5, 5e-5, 0.9, 5)}, cases=6)
     gates = analysis.evaluate_gates(parse_rules("accuracy:-0.05,cost:+10%"), current, baseline)
-    html = _render(current + _suite(test="tests/test_b.py::test_b"), gate_results=gates)
+    html = _render(current + _suite(test="tests/test_b.py::test_b"), gate_run=gates)
     tables = re.findall(r'<table class="(\w+) stack">(.*?)</table>', html, flags=re.S)
     assert {kind for kind, _ in tables} == {"overview", "summary", "comparisons", "gates"}
     for kind, table in tables:
@@ -416,7 +418,7 @@ def test_a_gate_verdict_is_shown_as_it_is_named() -> None:
     """A verdict the page has no special style for (a later "inconclusive") still reads as
     itself, never as another verdict."""
     baseline = _suite(cases=6)
-    (gate, *_) = analysis.evaluate_gates(parse_rules("accuracy:-0.05"), baseline, baseline)
+    (gate, *_) = analysis.evaluate_gates(parse_rules("accuracy:-0.05"), baseline, baseline).results
     unusual = dataclasses.replace(gate, verdict="inconclusive", message="x " * 200)  # type: ignore[arg-type]
     html = _render(baseline, gate_results=[unusual])
     assert '<span class="badge skip">inconclusive</span>' in html
