@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .patterns import PatternSpec, Registry, SpecError
+from .patterns import PatternSpec, Registry, SpecError, quoted
 from .records import ItemResult
 from .runner import Thresholds
 
@@ -56,10 +56,10 @@ def bounded_int(low: int, high: int | None = None, hint: str = "") -> Callable[[
             value = int(text.strip(), 10)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{_shown(text)} is not an integer; {allowed}"
+                f"{quoted(text)} is not an integer; {allowed}"
             ) from None
         if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{_shown(text)} is not allowed: {allowed}")
+            raise argparse.ArgumentTypeError(f"{quoted(text)} is not allowed: {allowed}")
         return value
 
     return parse
@@ -79,10 +79,6 @@ def _cut(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _shown(text: str) -> str:
-    return repr(_cut(text))
-
-
 def _number(text: str) -> float | None:
     """``text`` as a finite float, or None."""
     try:
@@ -97,7 +93,7 @@ def non_negative_float(text: str) -> float:
     value = _number(text)
     if value is None or value < 0:
         raise argparse.ArgumentTypeError(
-            f"{_shown(text)} is not allowed: use a finite number >= 0, e.g. 2.50"
+            f"{quoted(text)} is not allowed: use a finite number >= 0, e.g. 2.50"
         )
     return value
 
@@ -116,7 +112,7 @@ def alpha_value(text: str) -> float:
     value = _number(text)
     if value is None or not 0 < value < 0.5:
         raise argparse.ArgumentTypeError(
-            f"{_shown(text)} is not allowed: use a number in (0, 0.5), e.g. 0.05"
+            f"{quoted(text)} is not allowed: use a number in (0, 0.5), e.g. 0.05"
         )
     return value
 
@@ -307,12 +303,15 @@ def _from_ini(config: pytest.Config, key: str, parse: Callable[[str], Any]) -> A
     try:
         return parse(raw)
     except (argparse.ArgumentTypeError, SpecError) as exc:
-        raise pytest.UsageError(f"ini {key} = {_shown(raw)}: {exc}") from None
+        raise pytest.UsageError(f"ini {key} = {quoted(raw)}: {exc}") from None
 
 
 def _option_or_ini(config: pytest.Config, name: str, parse: Callable[[str], Any]) -> Any:
-    """The option's value when given, else the ini key's (both named ``name``); a bad ini
-    value is refused either way, so a wrong ini file never waits for the run without it."""
+    """The option's value when given, else the ini key's (both named ``name``).
+
+    A bad ini value is refused even when the option overrides it: the ini file is shared,
+    and the next run without the option would stop on it anyway.
+    """
     from_ini = _from_ini(config, name, parse)
     value = config.getoption(name)
     return value if value is not None else from_ini
@@ -391,7 +390,7 @@ def _gate_settings(config: pytest.Config) -> dict[str, Any]:
         try:
             rules = _rules(cli_rules) if cli_rules.strip() else ()
         except argparse.ArgumentTypeError as exc:
-            raise pytest.UsageError(f"--patterns-fail-on={_shown(cli_rules)}: {exc}") from None
+            raise pytest.UsageError(f"--patterns-fail-on={quoted(cli_rules)}: {exc}") from None
     baseline_path = _opt_path(config.getoption("agentpatterns_baseline"))
     save_path = _opt_path(config.getoption("agentpatterns_save"))
     if cli_rules and baseline_path is None:
@@ -508,7 +507,7 @@ def _cassette_option(config: pytest.Config) -> str:
     if given:
         return f"--patterns-cassette-dir={given}"
     text = str(config.getini("agentpatterns_cassette_dir")).strip()
-    return f"ini agentpatterns_cassette_dir = {_shown(text)}"
+    return f"ini agentpatterns_cassette_dir = {quoted(text)}"
 
 
 def _path(config: pytest.Config, text: str | None) -> Path | None:

@@ -155,13 +155,13 @@ class Registry:
     def canonical(self, name: str, given: Mapping[str, str | int | float]) -> PatternSpec:
         """Validate parameters and fill in defaults, in declaration order."""
         if name not in self.patterns:
-            raise SpecError(f"unknown pattern {_shown(name)}; allowed: {self.allowed()}")
+            raise SpecError(f"unknown pattern {quoted(name)}; allowed: {self.allowed()}")
         pattern = self.patterns[name]
         unknown = [k for k in given if k not in pattern.params]
         if unknown:
             allowed = ", ".join(pattern.params) or "none"
             raise SpecError(
-                f"pattern {name!r} has no parameter {_shown(unknown[0])}; allowed: {allowed}"
+                f"pattern {name!r} has no parameter {quoted(unknown[0])}; allowed: {allowed}"
             )
         values: list[tuple[str, int | float]] = []
         for key, param in pattern.params.items():
@@ -187,7 +187,7 @@ class Registry:
         match = _SPEC.fullmatch(stripped)
         if not match:
             raise SpecError(
-                f"malformed pattern spec {_shown(stripped)}; write name or name(key=value, ...), "
+                f"malformed pattern spec {quoted(stripped)}; write name or name(key=value, ...), "
                 f"e.g. parallel(n=8); allowed: {self.allowed()}"
             )
         name, args = match.group(1), match.group(2)
@@ -197,12 +197,12 @@ class Registry:
                 key, eq, value = (part.strip() for part in arg.partition("="))
                 if not eq or not key or not value:
                     raise SpecError(
-                        f"malformed argument {_shown(arg.strip())} in {_shown(stripped)}; "
+                        f"malformed argument {quoted(arg.strip())} in {quoted(stripped)}; "
                         "write key=value, e.g. parallel(n=8)"
                     )
                 if key in given:
                     raise SpecError(
-                        f"parameter {key!r} given twice in {_shown(stripped)}; "
+                        f"parameter {key!r} given twice in {quoted(stripped)}; "
                         "write each key=value once, e.g. parallel(n=8)"
                     )
                 given[key] = value
@@ -223,7 +223,7 @@ _SPEC = re.compile(r"([A-Za-z_]\w*)\s*(?:\(([^()]*)\))?")
 """A stripped spec: a name, then optionally one level of parentheses holding the arguments."""
 
 
-def _shown(text: str, limit: int = 60) -> str:
+def quoted(text: str, limit: int = 60) -> str:
     """``text`` quoted for an error message, cut short when long."""
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
@@ -232,7 +232,7 @@ def _coerce(name: str, key: str, param: Param, raw: str | int | float) -> int | 
     """``raw`` as the parameter's type, or a SpecError saying what is allowed."""
 
     def refuse() -> SpecError:
-        shown = raw if not isinstance(raw, str) else _shown(raw)[1:-1]
+        shown = raw if not isinstance(raw, str) else quoted(raw)[1:-1]
         return SpecError(f"{name}({key}={shown}) is not allowed: {key} must be {param.allowed()}")
 
     if isinstance(raw, bool):
@@ -266,7 +266,7 @@ def _split_top_level(text: str) -> list[str]:
             depth -= 1
             if depth < 0:
                 raise SpecError(
-                    f"unbalanced ')' in {_shown(text.strip())}; write name(key=value, ...), "
+                    f"unbalanced ')' in {quoted(text.strip())}; write name(key=value, ...), "
                     "e.g. parallel(n=8)"
                 )
         if char == "," and depth == 0:
@@ -276,7 +276,7 @@ def _split_top_level(text: str) -> list[str]:
             current += char
     if depth > 0:
         raise SpecError(
-            f"unclosed '(' in {_shown(text.strip())}; write name(key=value, ...), "
+            f"unclosed '(' in {quoted(text.strip())}; write name(key=value, ...), "
             "e.g. parallel(n=8)"
         )
     parts.append(current.strip())
