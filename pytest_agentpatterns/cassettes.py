@@ -31,6 +31,7 @@ from vcr.serialize import deserialize, serialize
 from .atomic import write_atomic
 from .execution import current_site
 from .records import Address
+from .schema import SchemaError, check_cassette
 from .transport import current_call
 
 T = TypeVar("T")
@@ -209,23 +210,41 @@ def _sort_key(request: Request) -> tuple[Any, ...]:
         return (1, text)
 
 
+class _Checked:
+    """A serializer whose documents are checked to have a cassette's shape before vcrpy
+    reads them, so a wrong field is named rather than failing a replay deep in an SDK."""
+
+    def __init__(self, serializer: Any) -> None:
+        self.serializer = serializer
+
+    def deserialize(self, text: str) -> Any:
+        return check_cassette(self.serializer.deserialize(text))
+
+
 class Persister:
     """vcrpy persister: JSON, atomic writes, unreadable files are errors, no key shapes."""
 
     @classmethod
     def load_cassette(cls, cassette_path: str | Path, serializer: Any) -> Any:
         path = Path(cassette_path)
-        if not path.is_file():
+        if not path.exists():
             raise CassetteNotFoundError()
+        advice = (
+            "it was left untouched. Fix or delete it, or re-record it with "
+            "--patterns-record=rewrite."
+        )
+        if not path.is_file():
+            raise CassetteError(f"cassette {path} is not a file; {advice}")
         try:
             data = path.read_text(encoding="utf-8")
             if not data.strip():
                 raise ValueError("the file is empty")
-            return deserialize(data, serializer)
+            return deserialize(data, _Checked(serializer))
+        except SchemaError as exc:
+            raise CassetteError(f"cassette {path} is malformed: {exc}; {advice}") from None
         except Exception as exc:
             raise CassetteError(
-                f"cassette {path} is unreadable ({type(exc).__name__}: {exc}); it was left "
-                "untouched. Fix or delete it, or re-record it with --patterns-record=rewrite."
+                f"cassette {path} is unreadable ({type(exc).__name__}: {exc}); {advice}"
             ) from None
 
     @staticmethod

@@ -14,7 +14,7 @@ import pytest
 from . import options, transport
 from .budget import Ledger
 from .fixture import Agent
-from .patterns import PatternSpec, Registry, builtin_registry
+from .patterns import PatternSpec, Registry, SpecError, builtin_registry
 from .records import ItemResult
 from .runner import ItemPlan, run_item
 
@@ -27,8 +27,10 @@ SETTINGS = pytest.StashKey[options.Settings]()
 RESULTS = pytest.StashKey[list[ItemResult]]()
 SUMMARY = pytest.StashKey[tuple[Any, Any, list[str]]]()
 GATES = pytest.StashKey[Any]()
+MARKER_ERRORS = pytest.StashKey[list[str]]()
 INSTALLED = pytest.StashKey[bool]()
 PROPERTY = "agentpatterns"
+USAGE_ERROR = "agentpatterns_usage_error"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -48,10 +50,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "max_latency=None, baseline_pattern='single'): settings for a pattern test.",
     )
     registry = builtin_registry()
-    config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
+    try:
+        config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
+    except SpecError as exc:
+        raise pytest.UsageError(f"pytest_agentpatterns_register: {exc}") from None
     config.stash[REGISTRY] = registry
     config.stash[SETTINGS] = options.load_settings(config, registry)
     config.stash[RESULTS] = []
+    config.stash[MARKER_ERRORS] = []
     config.stash[METER] = _meter(config)
     config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
@@ -66,6 +72,13 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["agentpatterns"] = self.config.stash[SETTINGS].for_workers()
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        # Workers collect, so a bad marker stops them; the run must stop with the same usage
+        # error (exit code 4) rather than as a crashed worker.
+        message = getattr(node, "workeroutput", {}).get(USAGE_ERROR)
+        if message:
+            raise pytest.UsageError(message)
 
 
 @pytest.hookimpl(trylast=True)
@@ -111,11 +124,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     config = metafunc.config
     settings = config.stash[SETTINGS]
-    marker = _marker(metafunc.definition, config)
+    try:
+        marker = _marker(metafunc.definition, config)
+    except pytest.UsageError as exc:
+        # Raised here it would be a collection error with a traceback (exit code 2): it is
+        # raised once collection is over, where pytest reports it as a usage error.
+        config.stash[MARKER_ERRORS].append(str(exc))
+        marker = options.MarkerSettings()
     specs = settings.patterns or marker.patterns or settings.ini_patterns
     if not specs:
         specs = (config.stash[REGISTRY].parse_one("single"),)
     metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
+    errors = config.stash.get(MARKER_ERRORS, [])
+    if errors:
+        message = "\n".join(dict.fromkeys(errors))
+        if hasattr(config, "workeroutput"):
+            # The controller raises it too: _XdistHooks.pytest_testnodedown.
+            config.workeroutput[USAGE_ERROR] = message
+        raise pytest.UsageError(message)
 
 
 @pytest.fixture
@@ -243,7 +272,7 @@ def _is_controller(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if not _is_controller(config):
+    if not _is_controller(config) or session.exitstatus == pytest.ExitCode.USAGE_ERROR:
         return
     settings = config.stash[SETTINGS]
     results = config.stash[RESULTS]
@@ -285,6 +314,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_json(settings.save_path, document)
     if settings.markdown_path is not None:
         text = render_markdown(analyses, gate_run, notes)
+        settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
         with open(settings.markdown_path, "a", encoding="utf-8") as handle:
             handle.write(text)
     if settings.html_path is not None:

@@ -248,10 +248,7 @@ def test_output_is_deterministic() -> None:
     first = _render(_suite())
     second = _render(_suite())
     assert first == second
-    assert (
-        first.encode()
-        == render_html(analysis.analyse(_suite()), _suite()).encode()
-    )
+    assert first.encode() == render_html(analysis.analyse(_suite()), _suite()).encode()
 
 
 def test_output_does_not_depend_on_result_order() -> None:
@@ -313,9 +310,7 @@ def test_gates_are_listed_and_failures_highlighted() -> None:
     baseline = _suite(cases=12)
     worse = {**PROFILES, "parallel(n=5)": (0.5, 5e-5, 0.9, 5)}
     current = _suite(profiles=worse, cases=12)
-    run = analysis.evaluate_gates(
-        parse_rules("accuracy:-0.05,latency_p95:+20%"), current, baseline
-    )
+    run = analysis.evaluate_gates(parse_rules("accuracy:-0.05,latency_p95:+20%"), current, baseline)
     gates = run.results
     assert any(g.failed for g in gates)
     html = _render(current, gate_run=run)

@@ -62,9 +62,7 @@ def test_verbose_adds_the_latency_and_cost_estimates(pytester: pytest.Pytester) 
 
 
 def test_a_tests_verdicts_do_not_depend_on_other_tests(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_a=MODULE.replace("{name}", "a"), test_b=MODULE.replace("{name}", "b")
-    )
+    pytester.makepyfile(test_a=MODULE.replace("{name}", "a"), test_b=MODULE.replace("{name}", "b"))
     args = ("-p", "no:cacheprovider", "--patterns-record=none", PATTERNS)
     alone = summary_lines(pytester.runpytest("test_a.py", *args))
     both = summary_lines(pytester.runpytest(*args))
