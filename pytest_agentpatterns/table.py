@@ -306,6 +306,8 @@ def _gates_block(run: gates.GateRun, width: int, verbose: bool) -> list[str]:
     budget = (
         f"the run's alpha {run.alpha:g} is split over its {run.evaluated} gates "
         f"(Bonferroni): each at {run.level:.2g}"
+        if run.evaluated
+        else "no gate could be evaluated"
     )
     lines = textwrap.wrap(head, width) + textwrap.wrap(budget, width, initial_indent="  ")
     for g in run.results:
@@ -315,9 +317,10 @@ def _gates_block(run: gates.GateRun, width: int, verbose: bool) -> list[str]:
         label = {"fail": "FAILED", "pass": "passed", "inconclusive": "inconclusive"}.get(
             g.verdict, "not evaluated"
         )
+        said = g.reason if g.verdict == "not evaluated" else g.message
         lines.extend(
             textwrap.wrap(
-                f"{label} {g.rule} {g.test} [{g.pattern}]: {g.message}",
+                f"{label} {g.rule} {g.test} [{g.pattern}]: {said}",
                 width,
                 initial_indent="  ",
                 subsequent_indent="    ",

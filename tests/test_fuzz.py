@@ -291,7 +291,7 @@ def test_saved_runs_read_or_fail_with_schema_errors(doc: Any) -> None:
         return
     results = [ItemResult.from_dict(item) for item in items]
     # What was accepted can be analysed and gated against without an error.
-    analyse(results, n_resamples=50)
+    analyse(results)
     evaluate_gates(RULES_FOR_RUNS, results, results)
 
 

@@ -80,7 +80,13 @@ def test_gate_not_evaluated_is_reported(pytester: pytest.Pytester) -> None:
     )
     result = _run(pytester, f"--patterns-baseline={baseline}", "--patterns-fail-on=cost:+10%")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["  not evaluated cost:+10% *: not in the baseline run"])
+    result.stdout.fnmatch_lines(
+        [
+            "  no gate could be evaluated",
+            "  not evaluated cost:+10% *",
+            "*: not in the baseline run",
+        ]
+    )
     data_line = result.stdout.lines[-1]
     assert data_line == "agentpatterns: 0 gates failed, 0 inconclusive, 0 passed, 1 not evaluated"
 

@@ -183,7 +183,7 @@ def test_analysis_ties_accuracy_as_shown() -> None:
         *(_item("single", c, o, 0.3, 1e-5) for c, o in enumerate(["11000", "11111", "11111"])),
         *(_item("parallel(n=5)", c, "11110", 0.3, 1e-5) for c in range(3)),
     ]
-    (test,) = analysis.analyse(results, n_resamples=50)
+    (test,) = analysis.analyse(results)
     accuracies = {p.figures.pattern: p.summary.accuracy for p in test.patterns}
     assert accuracies["single"] != accuracies["parallel(n=5)"]
     assert {p.figures.pattern for p in test.patterns if p.pareto} == {"single", "parallel(n=5)"}

@@ -437,13 +437,15 @@ def test_x(agent, x):
     result.stdout.fnmatch_lines(
         [
             "*agentpatterns summary*",
-            "test*pattern*n*accuracy*latency p50*latency p95*",
-            "*test_x*single (baseline)*6*0.5*",
-            "*test_x*parallel(n=2)*6*0.5*",
+            "*test_x (2 cases, baseline single)",
+            "  pattern*n*accuracy [[]95% CI[]]*p50 s*$/run*marks",
+            "  single*6*0.500 [[]*[]]*",
+            "  parallel(2)*6*0.500 [[]*[]]*",
+            "    vs single: too few cases +0.000",
         ]
     )
     data = json.loads(path.read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert [(s["pattern"], s["n"], s["accuracy"]) for s in data["summary"]] == [
         ("single", 6, 0.5),
         ("parallel(n=2)", 6, 0.5),

@@ -87,9 +87,10 @@ def test_reports_identical_with_and_without_xdist(recorded: pytest.Pytester) -> 
         assert result.stdout.str().count("agentpatterns summary") == 1
         data = json.loads(path.read_text())
         data.pop("gates")
+        data.pop("gate_run")  # only the runs after the first have a baseline to gate against
         reports[name] = json.dumps(data, sort_keys=True)
         if name != "n0":
-            result.stdout.fnmatch_lines(["*Gates against the baseline run: 0 failed of 8*"])
+            result.stdout.fnmatch_lines(["gates against the baseline run: 0 failed, *"])
     assert len(set(reports.values())) == 1
 
 
