@@ -128,14 +128,21 @@ class Price:
 
     def cost(self, usage: Usage) -> float:
         """USD for ``usage`` at these prices (genai-prices' arithmetic, tiers included)."""
-        result = _model_price(self).calc_price(_library_usage(usage))
-        return float(result["total_price"])
+        return _price_cost(self, usage)
+
+
+@functools.lru_cache(maxsize=4096)
+def _price_cost(price: Price, usage: Usage) -> float:
+    """Cached: genai-prices' arithmetic takes about a millisecond, and replays repeat usages."""
+    result = _model_price(price).calc_price(_library_usage(usage))
+    return float(result["total_price"])
 
 
 def _decimal(value: float) -> Decimal:
     return Decimal(repr(float(value)))
 
 
+@functools.lru_cache(maxsize=256)
 def _model_price(price: Price) -> ModelPrice:
     """``price`` as a genai-prices ``ModelPrice``, so overrides use the library's arithmetic."""
     from genai_prices.types import ModelPrice, Tier, TieredPrices
@@ -228,6 +235,22 @@ def _library_model(model: str, provider: str | None) -> tuple[Provider, ModelInf
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _library_cost(usage: Usage, when: datetime.datetime) -> float | None:
+    """USD for ``usage`` made at ``when`` by genai-prices, or ``None`` if it has no price."""
+    if usage.model is None:
+        return None
+    found = _library_model(usage.model, usage.provider)
+    if found is None:
+        return None
+    provider, info = found
+    context = {"service_tier": usage.service_tier} if usage.service_tier else None
+    result = info.calc_price(
+        _library_usage(usage), provider, genai_request_timestamp=when, price_context=context
+    )
+    return float(result.total_price)
+
+
 def _library_price(model_price: ModelPrice, source: str) -> Price:
     """A genai-prices ``ModelPrice`` (token prices only) as a :class:`Price`."""
     from genai_prices.types import TieredPrices
@@ -280,10 +303,18 @@ def call_time(when: datetime.datetime | str | None) -> datetime.datetime | None:
     if when is None:
         return None
     if isinstance(when, str):
-        try:
-            when = email.utils.parsedate_to_datetime(when)
-        except (TypeError, ValueError, IndexError):
-            return None
+        return _http_date(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_date(text: str) -> datetime.datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.UTC)
     return when
@@ -333,6 +364,7 @@ class Prices:
         self._overrides = MappingProxyType({_normalise(k): v for k, v in (overrides or {}).items()})
         self.overridden = frozenset(_normalise(name) for name in overridden)
         self.clock = clock
+        self._resolved: dict[str, str | None] = {}
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -353,7 +385,10 @@ class Prices:
         """The override entry that prices ``model``, or ``None`` if no override does."""
         if not model:
             return None
-        return next((name for name in _candidates(model) if name in self._overrides), None)
+        if model not in self._resolved:
+            found = next((name for name in _candidates(model) if name in self._overrides), None)
+            self._resolved[model] = found
+        return self._resolved[model]
 
     def lookup(
         self,
@@ -388,18 +423,7 @@ class Prices:
         name = self.resolve(usage.model)
         if name is not None:
             return self._overrides[name].cost(usage)
-        found = _library_model(usage.model, usage.provider)
-        if found is None:
-            return None
-        provider, info = found
-        context = {"service_tier": usage.service_tier} if usage.service_tier else None
-        result = info.calc_price(
-            _library_usage(usage),
-            provider,
-            genai_request_timestamp=call_time(when) or self.clock(),
-            price_context=context,
-        )
-        return float(result.total_price)
+        return _library_cost(usage, call_time(when) or self.clock())
 
     def __contains__(self, model: object) -> bool:
         return isinstance(model, str) and self.lookup(model) is not None
