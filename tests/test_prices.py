@@ -322,10 +322,21 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     assert attempts == []
 
 
+def forget_everything() -> None:
+    """Clear every cache of the prices module, so the next lookup starts from the data."""
+    for cached in (
+        prices_module._snapshot,
+        prices_module._library_model,
+        prices_module._library_cost,
+        prices_module._price_cost,
+        prices_module._model_price,
+        load_default_prices,
+    ):
+        cached.cache_clear()
+
+
 def test_prices_are_computed_without_the_network(no_network: list[str]) -> None:
-    prices_module._snapshot.cache_clear()
-    prices_module._library_model.cache_clear()
-    load_default_prices.cache_clear()
+    forget_everything()
     fresh = load_default_prices()
     for model, provider, _ in CURRENT:
         assert fresh.cost(Usage(model, **MIXED, provider=provider), TODAY) is not None
@@ -349,6 +360,7 @@ def test_data_fetched_by_someone_else_does_not_change_prices() -> None:
         for p in LIBRARY
     ]
     set_custom_snapshot(DataSnapshot(providers=fetched, from_auto_update=True))
+    forget_everything()
     try:
         assert (
             genai_prices.calc_price(
@@ -862,3 +874,87 @@ def test_priced(agent):
     result.stdout.fnmatch_lines(["*test_unpriced*parallel(n=3)*n/a*"])
     costs = {call["model"]: call["cost"] for call in _calls(path) if call["model"]}
     assert costs["acme-unpriced-2"] is None and costs["claude-sonnet-5"] > 0
+
+
+# --- the figures printed in docs/prices.md -------------------------------------------------------
+
+DOCS = Path(__file__).parent.parent / "docs" / "prices.md"
+DOC_DAY = datetime.datetime(2026, 12, 1, tzinfo=UTC)
+DOC_MODELS = [
+    ("claude-opus-5", "anthropic"),
+    ("claude-sonnet-5", "anthropic"),
+    ("claude-haiku-5-5", "anthropic"),
+    ("claude-sonnet-4-5", "anthropic"),
+    ("gpt-5.2", "openai"),
+    ("gpt-5.4", "openai"),
+    ("sim-small", "simulator"),
+    ("sim-large", "simulator"),
+]
+
+
+def _doc_block(name: str) -> str:
+    text = DOCS.read_text()
+    return text.split(f"<!-- {name}: begin -->\n", 1)[1].split(f"<!-- {name}: end -->", 1)[0]
+
+
+def price_table() -> str:
+    """The table of docs/prices.md, from what ``Prices.lookup`` reports on DOC_DAY."""
+
+    def rates(p: Price | PriceTier) -> list[str]:
+        one_hour = p.cache_write if p.cache_write_1h is None else p.cache_write_1h
+        return [f"{v:g}" for v in (p.input, p.output, p.cache_write, one_hour, p.cache_read)]
+
+    names = ["input", "output", "cache write 5m", "cache write 1h", "cache read"]
+    rows = [
+        f"Priced on {DOC_DAY.date().isoformat()} with genai-prices {library_version()}.",
+        "",
+        "| model | provider | " + " | ".join(names) + " | long context |",
+        "| --- " * 8 + "|",
+    ]
+    for model, provider in DOC_MODELS:
+        price = PRICES.lookup(model, provider=provider, when=DOC_DAY)
+        assert price is not None, model
+        tiers = "; ".join(
+            f"above {t.above} input tokens: "
+            + ", ".join(f"{n} {v}" for n, v in zip(names, rates(t), strict=True))
+            for t in price.tiers
+        )
+        cells = [f"`{model}`", provider, *rates(price), tiers or "none"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def test_the_documented_price_table_is_what_calls_are_charged() -> None:
+    documented = _doc_block("price-table")
+    generated_with = documented.split("genai-prices ", 1)[1].split(".\n", 1)[0]
+    if generated_with != library_version():
+        pytest.skip(
+            f"docs/prices.md was generated with genai-prices {generated_with}; "
+            f"{library_version()} is installed. Regenerate it from:\n{price_table()}"
+        )
+    assert documented == price_table(), f"Regenerate docs/prices.md's table:\n{price_table()}"
+    # Each row is also what a call is charged: a million tokens of each kind, one at a time.
+    for model, provider in DOC_MODELS:
+        price = PRICES.lookup(model, provider=provider, when=DOC_DAY)
+        assert price is not None
+        kinds = {
+            "input": Usage(model, 1_000_000, 0, provider=provider),
+            "output": Usage(model, 0, 1_000_000, provider=provider),
+            "cache_write": Usage(model, 0, 0, 1_000_000, provider=provider),
+            "cache_read": Usage(model, 0, 0, 0, 1_000_000, provider=provider),
+        }
+        for kind, usage in kinds.items():
+            figure = getattr(price, kind)
+            if price.tiers and price.tiers[0].above < 1_000_000 and kind != "output":
+                figure = getattr(price.tiers[0], kind)
+            assert PRICES.cost(usage, DOC_DAY) == pytest.approx(figure), (model, kind)
+
+
+def test_the_documented_python_example_prints_what_it_says(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    block = _doc_block("price-example").split("```python\n", 1)[1].split("```", 1)[0]
+    code = "\n".join(line for line in block.splitlines() if not line.startswith("# "))
+    printed = [line[2:] for line in block.splitlines() if line.startswith("# ")]
+    exec(compile(code, str(DOCS), "exec"), {})
+    assert capsys.readouterr().out.split() == printed
