@@ -53,6 +53,7 @@ so a header nobody thought of as secret never reaches disk."""
 KEPT_RESPONSE_HEADERS = frozenset(
     {
         "content-type",
+        "date",
         "request-id",
         "x-request-id",
         "retry-after",

@@ -99,10 +99,10 @@ def _meter(config: pytest.Config) -> transport.Meter:
     except ValueError as exc:
         raise pytest.UsageError(f"ini agentpatterns_prices: {exc}") from None
     config.hook.pytest_agentpatterns_prices(prices=overrides)
-    table = load_default_prices().with_overrides(overrides)
+    prices = load_default_prices().with_overrides(overrides)
     settings = config.stash[SETTINGS]
     return transport.Meter(
-        cost_of=table.cost, budget=settings.budget, ledger=Ledger(settings.ledger)
+        cost_of=prices.cost, budget=settings.budget, ledger=Ledger(settings.ledger)
     )
 
 

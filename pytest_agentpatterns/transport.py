@@ -57,7 +57,7 @@ def current_call() -> CallInfo | None:
 class Meter:
     """Prices calls and keeps the live-spend budget (see :mod:`.budget`)."""
 
-    cost_of: Callable[[Usage | None], float | None]
+    cost_of: Callable[[Usage | None, str | None], float | None]
     budget: float | None = None
     ledger: Ledger = field(default_factory=Ledger)
 
@@ -128,7 +128,8 @@ class _Call:
             usage = usage_from_response(
                 self.request.url.path, response.headers.get("content-type"), body, request_body
             )
-        cost = self.meter.cost_of(usage)
+        date = response.headers.get("date") if response is not None else None
+        cost = self.meter.cost_of(usage, date)
         replayed = info.replayed_duration is not None
         if not replayed:
             self.meter.charge(cost)

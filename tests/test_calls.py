@@ -126,7 +126,7 @@ def test_zz_dump():
         assert call["address"] == "r0/main/propose#0"
         assert call["model"] == "sim-fast"
         assert call["input_tokens"] > 0 and call["output_tokens"] > 0, case
-        # sim-fast costs $0.10 in / $0.40 out per million tokens (prices.toml, fictional).
+        # sim-fast costs $0.10 in / $0.40 out per million tokens (sim/prices.toml, fictional).
         expected = (call["input_tokens"] * 0.10 + call["output_tokens"] * 0.40) / 1_000_000
         assert call["cost"] == pytest.approx(expected), case
         if case in sdk:
