@@ -192,7 +192,7 @@ class World:
         file order.
         """
         text = prompt.casefold()
-        turn_start = len(prompt[:turn_start].casefold())
+        turn_start = _folded_offset(prompt, turn_start)
         best: WorldEntry | None = None
         best_key = (-1, -1)
         for entry, folded in zip(self.entries, self._folded, strict=True):
@@ -203,6 +203,11 @@ class World:
             if key > best_key:
                 best, best_key = entry, key
         return best
+
+    @staticmethod
+    def asked_since(entry: WorldEntry, prompt: str, start: int) -> bool:
+        """Whether ``entry``'s ``match`` occurs in ``prompt`` at or after offset ``start``."""
+        return prompt.casefold().rfind(entry.match.casefold()) >= _folded_offset(prompt, start)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | Iterable[Any], where: str = "world") -> World:
@@ -221,6 +226,11 @@ class World:
             _world_entry(item, f"{where}.entries[{i}]") for i, item in enumerate(raw_entries)
         )
         return cls(entries=entries, about=about)
+
+
+def _folded_offset(text: str, offset: int) -> int:
+    """``offset`` in ``text`` as an offset in ``text.casefold()`` (which can be longer)."""
+    return len(text[:offset].casefold())
 
 
 def _world_entry(item: Any, where: str) -> WorldEntry:

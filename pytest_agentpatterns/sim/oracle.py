@@ -340,14 +340,19 @@ def _pick_tool(
 
     Forced: the named tool. Otherwise the entry's ``tool`` when offered, else the first tool the
     answer fits, else the first tool. Under auto the model calls one with probability
-    ``tool_use_rate``, and after tool results only when its world entry names a tool.
+    ``tool_use_rate``; after tool results, only when the question is asked in those results and
+    its entry names a tool (a chained call), else it answers in text.
     """
     if request.tool_mode == "none" or not request.tools:
         return None
     named = request.forced_tool or (entry.tool if entry is not None else "")
     tool = next((t for t in request.tools if t.name == named), None)
     if request.tool_mode == "auto":
-        if request.after_tool_result and tool is None:
+        if request.after_tool_result and (
+            tool is None
+            or entry is None
+            or not World.asked_since(entry, request.prompt, request.turn_start)
+        ):
             return None
         if rng.random() >= profile.tool_use_rate:
             return None

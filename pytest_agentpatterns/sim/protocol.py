@@ -366,6 +366,7 @@ def _responses_text(body: Mapping[str, Any]) -> Conversation:
     turn_piece = len(pieces)
     user_piece = len(pieces)
     calls: set[str] = set()
+    answered: set[str] = set()
     stored = body.get("previous_response_id") is not None
     ends = ""
     for item in items:
@@ -375,11 +376,14 @@ def _responses_text(body: Mapping[str, Any]) -> Conversation:
         role = item.get("role")
         if kind == "function_call":
             calls.add(str(item.get("call_id")))
-        elif kind == "function_call_output" and not stored and item.get("call_id") not in calls:
-            raise ProtocolError(
-                400,
-                f"No tool call found for function call output with call_id {item.get('call_id')}.",
-            )
+        elif kind == "function_call_output":
+            answered.add(str(item.get("call_id")))
+            if not stored and item.get("call_id") not in calls:
+                raise ProtocolError(
+                    400,
+                    "No tool call found for function call output with call_id "
+                    f"{item.get('call_id')}.",
+                )
         content = item.get("content")
         if content is None:
             text = _block_text(item)
@@ -396,6 +400,9 @@ def _responses_text(body: Mapping[str, Any]) -> Conversation:
             pieces.append(text)
         if role == "user":
             last = text
+    unanswered = sorted(calls - answered)
+    if unanswered and not stored:
+        raise ProtocolError(400, f"No tool output found for function call {unanswered[0]}.")
     if ends == "model":
         turn_piece = user_piece
     return Conversation(tuple(pieces), last, turn_piece, ends == "function_call_output")

@@ -49,22 +49,25 @@ def read(api: Api, body: Mapping[str, Any]) -> Shape:
     """The shape ``body`` asks for, in ``api``'s spelling; ``ShapeError`` when malformed."""
     if body.get("tool_choice") is not None and not body.get("tools"):
         raise ShapeError("tool_choice: only allowed when tools are given.")
+    allowed: frozenset[str] | None = None
     if api == "anthropic":
         tools = _tools(body, _anthropic_tool)
         mode, forced = _anthropic_choice(body.get("tool_choice"), tools)
         json_mode, schema = _anthropic_format(body)
     elif api == "chat":
         tools = _tools(body, _chat_tool)
-        mode, forced = _openai_choice(body.get("tool_choice"), tools, nested=True)
+        mode, forced, allowed = _openai_choice(body.get("tool_choice"), tools, nested=True)
         json_mode, schema = _openai_format(body.get("response_format"), "response_format", True)
     else:
         tools = _tools(body, _responses_tool)
-        mode, forced = _openai_choice(body.get("tool_choice"), tools, nested=False)
+        mode, forced, allowed = _openai_choice(body.get("tool_choice"), tools, nested=False)
         text = body.get("text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
         json_mode, schema = _openai_format(fmt, "text.format", False)
     offered = tools if mode != "none" else ()
-    definitions = [{"name": t.name, "schema": t.schema} for t in offered]
+    if allowed is not None:
+        offered = tuple(t for t in offered if t.name in allowed)
+    definitions = [{"name": t.name, "schema": t.schema} for t in tools]
     if schema is not None:
         definitions.append({"schema": schema})
     return Shape(
@@ -173,25 +176,37 @@ def _anthropic_choice(choice: Any, tools: tuple[Tool, ...]) -> tuple[ToolMode, s
 
 def _openai_choice(
     choice: Any, tools: tuple[Tool, ...], nested: bool
-) -> tuple[ToolMode, str | None]:
+) -> tuple[ToolMode, str | None, frozenset[str] | None]:
+    """The mode, the forced tool, and the names ``allowed_tools`` restricts the choice to."""
     if choice is None:
-        return "auto", None
+        return "auto", None, None
     if choice in ("none", "auto", "required"):
-        return choice, None
+        return choice, None, None
     kind = choice.get("type") if isinstance(choice, Mapping) else None
     if kind == "function":
         function = choice.get("function") if nested else choice
         name = function.get("name") if isinstance(function, Mapping) else None
-        return "required", _named(tools, name, "tool_choice")
+        return "required", _named(tools, name, "tool_choice"), None
     if kind == "allowed_tools":
         allowed = choice.get("allowed_tools") if nested else choice
         if isinstance(allowed, Mapping) and allowed.get("mode") in ("auto", "required"):
             mode: ToolMode = allowed["mode"]
-            return mode, None
+            return mode, None, _allowed_names(allowed.get("tools"), nested)
     raise ShapeError(
         "tool_choice: must be 'none', 'auto', 'required', a named function or allowed_tools, "
         f"not {choice!r}."
     )
+
+
+def _allowed_names(tools: Any, nested: bool) -> frozenset[str]:
+    if not isinstance(tools, list):
+        raise ShapeError("tool_choice.allowed_tools.tools: must be an array.")
+    names = set()
+    for tool in tools:
+        function = tool.get("function") if nested and isinstance(tool, Mapping) else tool
+        if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+            names.add(function["name"])
+    return frozenset(names)
 
 
 def _anthropic_format(body: Mapping[str, Any]) -> tuple[JsonMode, Mapping[str, Any] | None]:

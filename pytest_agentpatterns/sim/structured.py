@@ -56,6 +56,19 @@ def check_schema(schema: Any) -> None:
         cls.check_schema(dict(schema))
     except exceptions.SchemaError as exc:
         raise SchemaError(exc.message) from None
+    maker = _Maker(schema, random.Random(0))
+    for ref in _refs(schema):
+        maker.resolve({"$ref": ref})
+
+
+def _refs(node: Any) -> list[Any]:
+    """Every ``$ref`` in a schema, however deep."""
+    if isinstance(node, Mapping):
+        own = [node["$ref"]] if "$ref" in node else []
+        return own + [r for key, value in node.items() if key != "enum" for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for item in node for r in _refs(item)]
+    return []
 
 
 def parse_hint(text: str) -> Any:
