@@ -1676,3 +1676,100 @@ def test_the_example_suites_recorded_answers_are_reproduced() -> None:
 
 def _no_clock(body: str) -> str:
     return re.sub(r'"created(_at)?": ?\d+', '"created": 0', body)
+
+
+# The agentpatterns_sim fixture and its world and models
+
+SQL_CONFTEST = """
+import pytest
+
+@pytest.fixture(scope="session")
+def agentpatterns_sim_world():
+    return {"entries": [{
+        "id": "sql-01",
+        "match": "How many users signed up in 2024",
+        "answer": "SELECT COUNT(*) FROM users WHERE signup_year = 2024",
+        "wrong": ["SELECT COUNT(*) FROM users", "SELECT COUNT(*) FROM users WHERE id = 2024"],
+    }]}
+
+@pytest.fixture(scope="session")
+def agentpatterns_sim_models():
+    return {"sql-model": {"accuracy": 0.5, "fixed_latency": 0}}
+"""
+
+SQL_TEST = """
+import asyncio, sqlite3
+import anthropic, pytest
+from pytest_agentpatterns import Task
+
+RUN_SQL = {
+    "name": "run_sql",
+    "description": "Run one SQLite query.",
+    "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+}
+QUESTION = "How many users signed up in 2024?"
+
+
+def test_world_and_models_come_from_the_fixtures(agentpatterns_sim):
+    assert [e.id for e in agentpatterns_sim.world.entries] == ["sql-01"]
+    assert agentpatterns_sim.models.get("sql-model").accuracy == 0.5
+    assert agentpatterns_sim.models.get("sim-small").accuracy == 0.7
+
+
+@pytest.mark.agentpatterns(repeat=6)
+def test_text_to_sql(agent, agentpatterns_sim):
+    async def write_sql(question):
+        async with anthropic.AsyncAnthropic(
+            base_url=agentpatterns_sim.anthropic_base_url, api_key="sim-key"
+        ) as client:
+            message = await client.messages.create(
+                model="sql-model", max_tokens=200, tools=[RUN_SQL],
+                tool_choice={"type": "tool", "name": "run_sql"},
+                messages=[{"role": "user", "content": question}],
+            )
+        assert message.stop_reason == "tool_use"
+        return message.content[0].input["query"]
+
+    query = agent.run(Task(name="sql", propose=write_sql), QUESTION)
+    db = sqlite3.connect(":memory:")
+    db.executescript(
+        "CREATE TABLE users (id INTEGER, signup_year INTEGER);"
+        "INSERT INTO users VALUES (1, 2023), (2, 2024), (3, 2024);"
+    )
+    assert db.execute(query).fetchone() == (2,)
+"""
+
+
+def test_the_fixture_world_drives_a_recorded_and_replayed_tool_call_suite(
+    pytester: pytest.Pytester,
+) -> None:
+    """The team's text-to-SQL check: forced tool call, async SDK, sqlite3, record then replay."""
+    pytester.makeconftest(SQL_CONFTEST)
+    pytester.makepyfile(test_sql=SQL_TEST)
+    recorded = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=all")
+    recorded.assert_outcomes(passed=2)
+    recorded.stdout.fnmatch_lines(["*test_text_to_sql*single*"])
+    rows = [line for line in recorded.outlines if "test_text_to_sql" in line and "single" in line]
+    found = re.search(r"\s6\s+(\d\.\d+) \[", rows[0])
+    assert found and 0 < float(found.group(1)) < 1  # accuracy 0.5: some queries are wrong
+    replayed = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none")
+    replayed.assert_outcomes(passed=2)
+    assert [line for line in replayed.outlines if line in rows] == rows
+
+
+def test_a_malformed_world_fixture_fails_with_one_message(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(scope="session")
+def agentpatterns_sim_world():
+    return {"entries": [{"match": "x", "wrong": ["y"]}]}
+"""
+    )
+    pytester.makepyfile("def test_x(agentpatterns_sim):\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*agentpatterns_sim_world: world.entries[[]0[]]: missing 'answer'*"]
+    )
