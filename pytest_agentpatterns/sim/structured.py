@@ -356,8 +356,11 @@ class _Maker:
         items = s.get("items", {})
         low = int(s.get("minItems", 0))
         high = int(s.get("maxItems", low + 3))
-        start = low if depth >= MAX_DEPTH else max(low, min(1, high))
-        count = self.rng.randint(start, max(start, min(high, start + 2)))
+        if depth >= MAX_DEPTH:
+            count = low
+        else:
+            start = max(low, min(1, high))
+            count = self.rng.randint(start, max(start, min(high, start + 2)))
         if items is False:
             count = min(count, len(prefix))
         out: list[Any] = []
