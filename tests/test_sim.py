@@ -1639,6 +1639,14 @@ def test_answers_are_fitted_where_they_belong() -> None:
         rng,
     )
     assert unrelated[1] is False and valid({"type": "object", "required": ["n"]}, unrelated[0])
+    merged = {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+            {"properties": {"b": {"type": "string"}}, "required": ["b"]},
+        ]
+    }
+    value, used = conform(merged, {"a": 3}, rng)
+    assert used and value["a"] == 3 and valid(merged, value) and set(value) == {"a", "b"}
 
 
 # Re-recording stays stable

@@ -173,6 +173,13 @@ class _Maker:
                 out[key] = value
         return out
 
+    def merge_all(self, s: dict[str, Any]) -> dict[str, Any]:
+        """``s`` with its ``allOf`` parts merged in."""
+        merged = s
+        for part in s["allOf"]:
+            merged = self.merge(merged, self.resolve(part))
+        return merged
+
     @staticmethod
     def types(schema: Mapping[str, Any]) -> list[str]:
         kind = schema.get("type")
@@ -204,10 +211,7 @@ class _Maker:
             if not isinstance(value, _NoFit) and self.valid(s, value):
                 return value
         if s.get("allOf"):
-            merged = s
-            for part in s["allOf"]:
-                merged = self.merge(merged, self.resolve(part))
-            return self.fit(merged, hint, depth)
+            return self.fit(self.merge_all(s), hint, depth)
         if depth >= MAX_DEPTH:
             return NO_FIT
         kinds = self.types(s)
@@ -326,10 +330,7 @@ class _Maker:
             choices = [b for b in resolved if self.types(b) != ["null"]] or resolved
             return self.make(self.merge(s, self.rng.choice(choices)), depth)
         if s.get("allOf"):
-            merged = s
-            for part in s["allOf"]:
-                merged = self.merge(merged, self.resolve(part))
-            return self.make(merged, depth)
+            return self.make(self.merge_all(s), depth)
         kinds = self.types(s)
         if "null" in kinds and (depth >= MAX_DEPTH or kinds == ["null"]):
             return None
