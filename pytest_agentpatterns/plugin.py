@@ -20,6 +20,7 @@ from .runner import ItemPlan, run_item
 
 if TYPE_CHECKING:
     from .sim import Simulator
+    from .sim.config import ModelsSource, WorldSource
 
 METER = pytest.StashKey[transport.Meter]()
 REGISTRY = pytest.StashKey[Registry]()
@@ -168,15 +169,50 @@ def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
 
 
 @pytest.fixture(scope="session")
-def agentpatterns_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+def agentpatterns_sim_world() -> WorldSource:
+    """The world of ``agentpatterns_sim``: ``None``, the shipped one.
+
+    Override it in a conftest.py (session scope) to return a ``World``, a mapping in the
+    world.json format, or a path to such a file.
+    """
+    return None
+
+
+@pytest.fixture(scope="session")
+def agentpatterns_sim_models() -> ModelsSource:
+    """Model profiles merged over the shipped ones for ``agentpatterns_sim``: ``None``, none.
+
+    Override it in a conftest.py (session scope) to return a mapping of model name to profile,
+    or a path to a models.json file.
+    """
+    return None
+
+
+@pytest.fixture(scope="session")
+def agentpatterns_sim(
+    request: pytest.FixtureRequest,
+    agentpatterns_sim_world: WorldSource,
+    agentpatterns_sim_models: ModelsSource,
+) -> Iterator[Simulator]:
     """A running simulator for the session (docs/simulator.md), seeded with --patterns-seed.
 
     Point the SDKs at it: ``anthropic.Anthropic(base_url=agentpatterns_sim.anthropic_base_url,
     api_key="sim-key")`` or ``openai.OpenAI(base_url=agentpatterns_sim.openai_base_url, ...)``.
+    Its world and models come from the ``agentpatterns_sim_world`` and
+    ``agentpatterns_sim_models`` fixtures.
     """
-    from .sim import Simulator
+    from .sim import SimConfigError, Simulator, load_models, load_world
 
-    with Simulator(seed=request.config.stash[SETTINGS].seed) as simulator:
+    try:
+        world = load_world(agentpatterns_sim_world)
+    except SimConfigError as exc:
+        pytest.fail(f"agentpatterns_sim_world: {exc}", pytrace=False)
+    try:
+        models = load_models(agentpatterns_sim_models)
+    except SimConfigError as exc:
+        pytest.fail(f"agentpatterns_sim_models: {exc}", pytrace=False)
+    seed = request.config.stash[SETTINGS].seed
+    with Simulator(world=world, models=models, seed=seed) as simulator:
         yield simulator
 
 
