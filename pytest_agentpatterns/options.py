@@ -19,6 +19,7 @@ import pytest
 from .patterns import PatternSpec, Registry, SpecError
 from .records import ItemResult
 from .runner import Thresholds
+from .scrub import ScrubRules, check_entry, split_entries
 
 if TYPE_CHECKING:
     from .gates import GateRule
@@ -83,6 +84,14 @@ def integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def scrub_entries(text: str) -> list[str]:
+    """Names and ``re:PATTERN``s to scrub, comma-separated (argparse ``type=``)."""
+    try:
+        return [check_entry(entry) for entry in split_entries(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -205,7 +214,24 @@ def add_options(parser: pytest.Parser) -> None:
         help="write a self-contained HTML report with charts (docs/html-report.md). "
         "Default: %(default)r",
     )
+    group.addoption(
+        "--patterns-scrub",
+        dest="agentpatterns_scrub",
+        type=scrub_entries,
+        action="append",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="also scrub from cassettes these header, query parameter or body field names, and "
+        "re:PATTERN matches (a re: entry runs to the end of its value; repeat the option for "
+        "more). Adds to the ini's list. Default: %(default)r",
+    )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
+    parser.addini(
+        "agentpatterns_scrub",
+        "names and re:PATTERNs to scrub from cassettes, one or more per line (as --patterns-scrub)",
+        type="linelist",
+        default=[],
+    )
     parser.addini("agentpatterns_patterns", "patterns to run (as --patterns)", default="")
     parser.addini("agentpatterns_repeat", "repetitions per item (as --patterns-repeat)", default="")
     parser.addini("agentpatterns_record", "cassette record mode (as --patterns-record)", default="")
@@ -252,6 +278,7 @@ class Settings:
     baseline: tuple[ItemResult, ...] | None = None
     rules: tuple[GateRule, ...] = ()
     ledger: Path | None = None
+    scrub: ScrubRules = field(default_factory=ScrubRules)
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -322,8 +349,19 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
         alpha=config.getoption("agentpatterns_alpha") or 0.05,
         markdown_path=_opt_path(config.getoption("agentpatterns_markdown")),
         html_path=_opt_path(config.getoption("agentpatterns_html")),
+        scrub=_scrub_rules(config),
         **_gate_settings(config),
     )
+
+
+def _scrub_rules(config: pytest.Config) -> ScrubRules:
+    entries = [e for value in config.getoption("agentpatterns_scrub") or () for e in value]
+    for line in config.getini("agentpatterns_scrub"):
+        try:
+            entries.extend(check_entry(entry) for entry in split_entries(line))
+        except ValueError as exc:
+            raise pytest.UsageError(f"ini agentpatterns_scrub: {exc}") from None
+    return ScrubRules.parse(entries)
 
 
 def _opt_path(text: str | None) -> Path | None:
