@@ -266,11 +266,14 @@ def find_key_shape_in_body(body: bytes | str | None) -> KeyShape | None:
         return None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     found = find_key_shape(text)
-    if found is not None or not _looks_like_sse(text):
+    if found is not None:
         return found
-    events = [event for _, _, event in _sse_events(_split_lines(text))]
+    if _looks_like_sse(text):
+        events = [event for _, _, event in _sse_events(_split_lines(text))]
+    else:
+        events = [data] if (data := _json_or_none(text)) is not None else []
     for pieces in _streams(events).values():
-        found = find_key_shape("".join(str(c[f]) for c, f in pieces))
+        found = find_key_shape("".join(container[key] for _, container, key in pieces))
         if found is not None:
             return found
     return None
@@ -501,8 +504,11 @@ class Scrubber:
     def _scrub_body_text(self, text: str) -> str:
         data = _json_or_none(text)
         if data is not None:
+            split = bool(self._scrub_streams([data]))
             new, changed = self._scrub_json(data)
-            return json.dumps(new, ensure_ascii=False, separators=(",", ":")) if changed else text
+            if split or changed:
+                return json.dumps(new, ensure_ascii=False, separators=(",", ":"))
+            return text
         if _looks_like_sse(text):
             return self.scrub_sse(text)
         if _looks_like_form(text):
@@ -517,24 +523,31 @@ class Scrubber:
             return urlencode(scrubbed, safe="<>") if scrubbed != pairs else text
         return self.scrub_text(text)
 
-    def _scrub_sse_once(self, text: str) -> str:
-        lines = _split_lines(text)
-        parsed = list(_sse_events(lines))
+    def _scrub_streams(self, events: list[Any]) -> set[int]:
+        """Redact, in place, what is found in each stream reassembled from ``events``; the
+        indices of the events that changed."""
         changed: set[int] = set()
-        streams = _streams([event for _, _, event in parsed])
-        for pieces in streams.values():
-            texts = [str(container[key]) for container, key in pieces]
+        for pieces in _streams(events).values():
+            texts = [container[key] for _, container, key in pieces]
             spans = self._spans("".join(texts))
             if not spans:
                 continue
-            for (container, key), new in zip(pieces, _distribute(texts, spans), strict=True):
+            for (event, container, key), new in zip(pieces, _distribute(texts, spans), strict=True):
                 if container[key] != new:
                     container[key] = new
-                    changed.add(id(container))
+                    changed.add(event)
+                    if key == "token":
+                        _token_changed(container)
+        return changed
+
+    def _scrub_sse_once(self, text: str) -> str:
+        lines = _split_lines(text)
+        parsed = list(_sse_events(lines))
+        split = self._scrub_streams([event for _, _, event in parsed])
         out = list(lines)
-        for position, prefix, event in parsed:
+        for index, (position, prefix, event) in enumerate(parsed):
             new_event, event_changed = self._scrub_json(event)
-            if event_changed or _contains_changed(event, changed):
+            if event_changed or index in split:
                 payload = json.dumps(new_event, ensure_ascii=False, separators=(",", ":"))
                 out[position] = prefix + payload
         events_at = {position for position, _, _ in parsed}
@@ -747,17 +760,50 @@ def _sse_events(lines: list[str]) -> Iterator[tuple[int, str, Any]]:
             yield position, prefix, data
 
 
-_Piece = tuple[Any, Any]
+_Piece = tuple[int, Any, Any]
 
 
 def _streams(events: list[Any]) -> dict[tuple[Any, ...], list[_Piece]]:
-    """The text pieces of every stream in ``events``, in order: (container, key) pairs whose
-    values concatenate to one stream's text."""
+    """The text pieces of every stream in ``events``, in order: (event index, container, key)
+    whose values concatenate to one stream's text. Streams are the deltas of a streamed
+    answer and the ``token`` lists of log probabilities (streamed or not)."""
     streams: dict[tuple[Any, ...], list[_Piece]] = {}
-    for event in events:
+    for index, event in enumerate(events):
         for key, container, name in _stream_pieces(event):
-            streams.setdefault(key, []).append((container, name))
+            streams.setdefault(key, []).append((index, container, name))
+        where = _event_place(event)
+        for path, entries in _token_lists(event, ()):
+            for entry in entries:
+                streams.setdefault(("tokens", *where, *path), []).append((index, entry, "token"))
     return streams
+
+
+def _event_place(event: Any) -> tuple[Any, ...]:
+    if not isinstance(event, dict):
+        return ()
+    return tuple(event.get(k) for k in ("type", "item_id", "output_index", "content_index"))
+
+
+def _token_lists(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], list[Any]]]:
+    """Lists of ``{"token": str, ...}`` entries (log probabilities), with where they are."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _token_lists(item, (*path, key))
+    elif isinstance(value, list) and value:
+        if all(isinstance(e, dict) and isinstance(e.get("token"), str) for e in value):
+            yield path, value
+        else:
+            for position, item in enumerate(value):
+                yield from _token_lists(item, (*path, position))
+
+
+def _token_changed(entry: dict[str, Any]) -> None:
+    """A log-probability entry whose token was redacted: its bytes follow, and its
+    alternatives (which may spell the same secret) go."""
+    if isinstance(entry.get("bytes"), list):
+        entry["bytes"] = list(entry["token"].encode())
+    if isinstance(entry.get("top_logprobs"), list):
+        entry["top_logprobs"] = []
 
 
 def _stream_pieces(event: Any) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
@@ -808,18 +854,6 @@ def _chat_delta_pieces(
         if isinstance(function, dict) and isinstance(function.get("arguments"), str):
             where = call.get("index", position)
             yield ("chat", index, "tool", where), function, "arguments"
-
-
-def _contains_changed(value: Any, changed: set[int]) -> bool:
-    if not changed:
-        return False
-    if id(value) in changed:
-        return True
-    if isinstance(value, dict):
-        return any(_contains_changed(item, changed) for item in value.values())
-    if isinstance(value, list):
-        return any(_contains_changed(item, changed) for item in value)
-    return False
 
 
 __all__ = [
