@@ -7,6 +7,7 @@ import base64
 import fnmatch
 import itertools
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -676,3 +677,34 @@ def test_bad_scrub_ini_line_is_a_usage_error(pytester: pytest.Pytester) -> None:
 def test_help_lists_the_scrub_option(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["*--patterns-scrub=NAME[[],NAME[]]*"])
+
+
+def test_the_docs_state_the_rules_the_code_applies() -> None:
+    from pytest_agentpatterns.cassettes import CassetteError, CompactJson, Persister
+    from pytest_agentpatterns.scrub import (
+        CREDENTIAL_FIELDS,
+        HARMLESS_HEADERS,
+        HARMLESS_QUERY,
+        MIN_SECRET,
+        normalise_name,
+    )
+
+    docs = Path(__file__).parent.parent / "docs" / "cassettes.md"
+    text = docs.read_text()
+    section = text[text.index("## Secrets never reach the disk") :]
+    section = section[: section.index("\n## ", 1)]
+    quoted = set(re.findall(r"`([^`]+)`", section))
+    assert HARMLESS_HEADERS <= quoted
+    assert HARMLESS_QUERY <= quoted
+    assert CREDENTIAL_FIELDS <= {normalise_name(q) for q in quoted}
+    assert f"shorter than {MIN_SECRET} characters" in section
+    with pytest.raises(CassetteError) as refused:
+        Persister.save_cassette(
+            Path("cassettes/test_leak/test_leak[single].json"),
+            {
+                "requests": [],
+                "responses": [{"body": {"string": "my key is sk-proj-abcdef0123456789"}}],
+            },
+            CompactJson,
+        )
+    assert f"\n{refused.value}\n" in section
