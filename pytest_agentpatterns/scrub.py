@@ -72,9 +72,15 @@ HARMLESS_QUERY = frozenset(
         "per_page",
         "include",
         "stream",
+        "grant_type",
+        "client_id",
+        "scope",
+        "redirect_uri",
+        "response_type",
     }
 )
-"""Query parameters whose values are kept. Every other query value is a credential."""
+"""Query parameters (and form-encoded body fields) whose values are kept. Every other query or
+form value is a credential."""
 
 CREDENTIAL_FIELDS = frozenset(
     {
@@ -97,8 +103,29 @@ CREDENTIAL_FIELDS = frozenset(
         "setcookie",
     }
 )
-"""Body fields (JSON, event data, form-encoded) and response headers that hold credentials,
-compared case-insensitively with ``-`` and ``_`` ignored (``api_key``, ``apiKey``, ``API-KEY``)."""
+"""JSON body fields (plain or event data) that hold credentials, compared case-insensitively
+with ``-`` and ``_`` ignored (``api_key``, ``apiKey``, ``API-KEY``)."""
+
+CREDENTIAL_WORDS = frozenset(
+    {
+        "key",
+        "apikey",
+        "token",
+        "secret",
+        "auth",
+        "authorization",
+        "password",
+        "passwd",
+        "cookie",
+        "session",
+        "credential",
+        "credentials",
+        "signature",
+        "jwt",
+    }
+)
+"""A response header holds a credential when a word of its name (split at ``-``, ``_``, ``.``)
+is one of these: ``set-cookie``, ``x-session-token``; not ``x-ratelimit-remaining-tokens``."""
 
 
 def normalise_name(name: str) -> str:
@@ -330,11 +357,12 @@ class Scrubber:
 
     def learn_headers(self, headers: Mapping[str, Any], response: bool = False) -> None:
         """Learn credential header values: every request header but the harmless ones; of a
-        response, ``set-cookie`` and credential-named ones; either way, configured names."""
+        response, those named like credentials (``set-cookie``); either way, configured names."""
         for name, values in headers.items():
             lower = str(name).lower()
             if response:
-                credential = normalise_name(lower) in self._fields
+                words = set(re.split(r"[-_.]", lower))
+                credential = bool(words & CREDENTIAL_WORDS) or normalise_name(lower) in self._fields
             else:
                 credential = not self._harmless_header(lower)
             if not credential:
@@ -358,7 +386,8 @@ class Scrubber:
                 self.learn(unquote(value.replace("+", " ")))
 
     def learn_body(self, body: Any) -> None:
-        """Learn the values of credential-named and configured fields of a body."""
+        """Learn credentials from a body: credential-named and configured JSON fields (also in
+        streamed events), and every form field but the harmless ones."""
         text = _as_text(body)
         if text is None:
             return
@@ -370,7 +399,7 @@ class Scrubber:
                 self._learn_fields(event)
         elif _looks_like_form(text):
             for name, value in parse_qsl(text, keep_blank_values=True):
-                if self._field(name, value):
+                if not self._harmless_query(name):
                     self.learn(value)
 
     def _field(self, name: str, value: Any) -> bool:
@@ -482,7 +511,7 @@ class Scrubber:
     def scrub_body(self, body: bytes | str) -> bytes | str:
         """A request or response body scrubbed: JSON structurally (credential and configured
         fields redacted, every string scrubbed), event streams event by event and across
-        their deltas, form bodies field by field, anything else as text. Bytes stay bytes."""
+        their deltas, form bodies as query strings, anything else as text. Bytes stay bytes."""
         if isinstance(body, bytes):
             text = body.decode("utf-8", "surrogateescape")
             new = self._scrub_body_text(text)
@@ -516,7 +545,7 @@ class Scrubber:
             scrubbed = [
                 (
                     self.scrub_text(name),
-                    REDACTED if self._field(name, value) else self.scrub_text(value),
+                    self.scrub_text(value) if not value or self._harmless_query(name) else REDACTED,
                 )
                 for name, value in pairs
             ]
@@ -576,7 +605,9 @@ class Scrubber:
             new = self.scrub_text(value)
             return new, new != value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if self._spans(json.dumps(value)):
+            # Only a number that is a secret as a whole: a key 123456 must not eat a count.
+            text = json.dumps(value)
+            if self._spans(text) == [(0, len(text))]:
                 return REDACTED, True
         return value, False
 
@@ -858,6 +889,7 @@ def _chat_delta_pieces(
 
 __all__ = [
     "CREDENTIAL_FIELDS",
+    "CREDENTIAL_WORDS",
     "HARMLESS_HEADERS",
     "HARMLESS_QUERY",
     "KEY_SHAPE_KINDS",

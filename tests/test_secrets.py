@@ -319,7 +319,15 @@ def test_learns_what_was_sent_as_a_credential() -> None:
         b'{"metadata": {"user_ref": "ref-8888"}, "api_key": "body-9999", '
         b'"schema": {"password": {"type": "string"}}, "max_tokens": 100}',
     )
-    scrubber.learn_headers({"set-cookie": "sid=session-1234; Path=/; HttpOnly"}, response=True)
+    scrubber.learn_headers(
+        {
+            "set-cookie": "sid=session-1234; Path=/; HttpOnly",
+            "x-session-token": "handed-out-4321",
+            "anthropic-ratelimit-tokens-remaining": "100000",
+            "request-id": "req_0123456789",
+        },
+        response=True,
+    )
     learned = scrubber.secrets
     for value in (
         "hunter22",
@@ -336,11 +344,13 @@ def test_learns_what_was_sent_as_a_credential() -> None:
         "ref-8888",
         "body-9999",
         "session-1234",
+        "handed-out-4321",
     ):
         assert value in learned, value
     # Harmless headers and query values, short values and schemas are not credentials.
     assert learned.isdisjoint(
         {"2024-06-01", "OpenAI/Python 3.0.0", "Linux-Generic", "application/json", "alice"}
+        | {"100000", "req_0123456789"}
     )
     assert not any("string" in value for value in learned)
 
@@ -360,11 +370,13 @@ def test_urls_keep_what_a_reviewer_needs() -> None:
 def test_json_bodies_are_scrubbed_structurally() -> None:
     scrubber = Scrubber(ScrubRules.parse(["session_ref", r"re:tick-\d{4}"]))
     scrubber.learn('quo"te-secret')
+    scrubber.learn("1234567")
     body = json.dumps(
         {
             "messages": [{"content": 'say quo"te-secret and tick-1234'}],
             "metadata": {"sessionRef": "whatever", "password": 123456},
-            "usage": {"input_tokens": 10},
+            "usage": {"input_tokens": 10, "output_tokens": 41234567},
+            "pin": 1234567,
         },
         ensure_ascii=True,
     ).encode()
@@ -372,20 +384,22 @@ def test_json_bodies_are_scrubbed_structurally() -> None:
     assert scrubbed == {
         "messages": [{"content": "say <redacted> and <redacted>"}],
         "metadata": {"sessionRef": REDACTED, "password": REDACTED},
-        "usage": {"input_tokens": 10},
+        "usage": {"input_tokens": 10, "output_tokens": 41234567},
+        "pin": REDACTED,
     }
     untouched = b'{"a": 1,  "b": "plain"}'
     assert scrubber.scrub_body(untouched) is untouched
 
 
-def test_form_bodies_are_scrubbed_field_by_field() -> None:
+def test_form_bodies_follow_the_query_rule() -> None:
     scrubber = Scrubber()
-    body = "grant_type=refresh_token&refresh_token=rt-0123456789&client_id=app"
+    body = "grant_type=authorization_code&code=oc-0123456789&client_id=app&code_verifier=v-98765"
+    scrubber.learn_body(body)
+    assert {"oc-0123456789", "v-98765"} <= scrubber.secrets
     assert scrubber.scrub_body(body) == (
-        "grant_type=refresh_token&refresh_token=%3Credacted%3E&client_id=app".replace(
-            "%3Credacted%3E", "<redacted>"
-        )
+        "grant_type=authorization_code&code=<redacted>&client_id=app&code_verifier=<redacted>"
     )
+    assert scrubber.scrub_body('{"echo": "oc-0123456789"}') == '{"echo":"<redacted>"}'
 
 
 def _anthropic(pieces: list[str]) -> str:
@@ -683,6 +697,7 @@ def test_the_docs_state_the_rules_the_code_applies() -> None:
     from pytest_agentpatterns.cassettes import CassetteError, CompactJson, Persister
     from pytest_agentpatterns.scrub import (
         CREDENTIAL_FIELDS,
+        CREDENTIAL_WORDS,
         HARMLESS_HEADERS,
         HARMLESS_QUERY,
         MIN_SECRET,
@@ -697,6 +712,7 @@ def test_the_docs_state_the_rules_the_code_applies() -> None:
     assert HARMLESS_HEADERS <= quoted
     assert HARMLESS_QUERY <= quoted
     assert CREDENTIAL_FIELDS <= {normalise_name(q) for q in quoted}
+    assert CREDENTIAL_WORDS <= quoted
     assert f"shorter than {MIN_SECRET} characters" in section
     with pytest.raises(CassetteError) as refused:
         Persister.save_cassette(
