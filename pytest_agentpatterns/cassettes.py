@@ -228,15 +228,12 @@ class PatternCassette(Cassette):  # type: ignore[misc]
 
     def _filter_request(self, request: Request) -> Request:
         scrubber = self._scrubber
-        scrubber.learn_request(request.uri, request.headers, request.body)
+        headers = dict(request.headers.items())
+        scrubber.learn_request(request.uri, headers, request.body)
         # Shallow: the headers and URI are replaced, not mutated; the body is immutable bytes.
         filtered = copy.copy(request)
         filtered.headers = scrubber.scrub_headers(
-            {
-                name: value
-                for name, value in request.headers.items()
-                if name.lower() in KEPT_REQUEST_HEADERS
-            }
+            {name: value for name, value in headers.items() if name.lower() in KEPT_REQUEST_HEADERS}
         )
         filtered.uri = scrubber.scrub_url(request.uri)
         body = request.body

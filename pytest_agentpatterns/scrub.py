@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import threading
@@ -128,6 +129,7 @@ CREDENTIAL_WORDS = frozenset(
 is one of these: ``set-cookie``, ``x-session-token``; not ``x-ratelimit-remaining-tokens``."""
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_name(name: str) -> str:
     """A name as compared: lower case, without ``-`` and ``_``."""
     return name.lower().replace("-", "").replace("_", "")
@@ -323,9 +325,15 @@ class Scrubber:
     def __init__(self, rules: ScrubRules | None = None) -> None:
         self.rules = rules or ScrubRules()
         self._fields = CREDENTIAL_FIELDS | self.rules.names
+        self._field_names = re.compile("|".join(sorted(map(re.escape, self._fields))))
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
-        self._needles: tuple[str, ...] = ()
+        # The forms searched for, longest first; one regex that finds any of them (a quick
+        # first test); whether every secret is plain (JSON never escapes any of its characters).
+        self._search: tuple[tuple[str, ...], re.Pattern[str] | None, bool] = ((), None, True)
+        self._seen_headers: set[tuple[str, str]] = set()
+        self._credential_headers: dict[tuple[str, bool], bool] = {}
+        self._hint_memo: tuple[str | None, bool] = (None, False)
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -338,7 +346,7 @@ class Scrubber:
     def learn(self, value: str) -> None:
         """Treat ``value`` (and its JSON- and URL-escaped forms) as a secret from now on."""
         value = value.strip()
-        if len(value) < MIN_SECRET or value == REDACTED:
+        if len(value) < MIN_SECRET or value == REDACTED or value in self._secrets:
             return
         with self._lock:
             if value in self._secrets:
@@ -347,7 +355,10 @@ class Scrubber:
             needles: set[str] = set()
             for secret in self._secrets:
                 needles.update(_variants(secret))
-            self._needles = tuple(sorted(needles, key=lambda s: (-len(s), s)))
+            ordered = tuple(sorted(needles, key=lambda s: (-len(s), s)))
+            quick = re.compile("|".join(map(re.escape, ordered)))
+            plain = all(_PLAIN.fullmatch(secret) for secret in self._secrets)
+            self._search = (ordered, quick, plain)
 
     def learn_request(self, url: str, headers: Mapping[str, Any], body: Any) -> None:
         """Learn what one request sends as credentials."""
@@ -360,15 +371,23 @@ class Scrubber:
         response, those named like credentials (``set-cookie``); either way, configured names."""
         for name, values in headers.items():
             lower = str(name).lower()
-            if response:
-                words = set(re.split(r"[-_.]", lower))
-                credential = bool(words & CREDENTIAL_WORDS) or normalise_name(lower) in self._fields
-            else:
-                credential = not self._harmless_header(lower)
+            credential = self._credential_headers.get((lower, response))
+            if credential is None:
+                if response:
+                    words = set(re.split(r"[-_.]", lower))
+                    credential = bool(words & CREDENTIAL_WORDS) or (
+                        normalise_name(lower) in self._fields
+                    )
+                else:
+                    credential = not self._harmless_header(lower)
+                self._credential_headers[(lower, response)] = credential
             if not credential:
                 continue
             for value in values if isinstance(values, (list, tuple)) else [values]:
-                self._learn_header_value(lower, str(value))
+                seen = (lower, str(value))
+                if seen not in self._seen_headers:
+                    self._seen_headers.add(seen)
+                    self._learn_header_value(*seen)
 
     def learn_url(self, url: str) -> None:
         """Learn the URL's userinfo and every query value but the harmless ones."""
@@ -391,6 +410,10 @@ class Scrubber:
         text = _as_text(body)
         if text is None:
             return
+        if not self._field_hint(text):
+            if _looks_like_form(text):
+                self._learn_form(text)
+            return
         data = _json_or_none(text)
         if data is not None:
             self._learn_fields(data)
@@ -398,9 +421,12 @@ class Scrubber:
             for _, _, event in _sse_events(_split_lines(text)):
                 self._learn_fields(event)
         elif _looks_like_form(text):
-            for name, value in parse_qsl(text, keep_blank_values=True):
-                if not self._harmless_query(name):
-                    self.learn(value)
+            self._learn_form(text)
+
+    def _learn_form(self, text: str) -> None:
+        for name, value in parse_qsl(text, keep_blank_values=True):
+            if not self._harmless_query(name):
+                self.learn(value)
 
     def _field(self, name: str, value: Any) -> bool:
         """Whether a body field's value is a credential: a configured name (whatever the
@@ -464,6 +490,8 @@ class Scrubber:
         """Userinfo and non-harmless query values become ``<redacted>``; learned values and
         patterns are scrubbed from the rest."""
         parts = urlsplit(url)
+        if not parts.query and "@" not in parts.netloc and not self._spans(url):
+            return url
         _, at, hostport = parts.netloc.rpartition("@")
         netloc = f"{REDACTED}@{hostport}" if at else parts.netloc
         query = parts.query
@@ -531,6 +559,8 @@ class Scrubber:
         return text
 
     def _scrub_body_text(self, text: str) -> str:
+        if self._clean_json(text):
+            return text
         data = _json_or_none(text)
         if data is not None:
             split = bool(self._scrub_streams([data]))
@@ -551,6 +581,30 @@ class Scrubber:
             ]
             return urlencode(scrubbed, safe="<>") if scrubbed != pairs else text
         return self.scrub_text(text)
+
+    def _clean_json(self, text: str) -> bool:
+        """Whether ``text`` is JSON that plainly holds nothing to scrub, found without parsing
+        it: no secret in any form (all are plain, so none hides behind a JSON escape), no
+        pattern match, no log-probability tokens, no field named like a credential."""
+        _, quick, plain = self._search
+        if not plain or not text.lstrip().startswith(("{", "[")) or '"token"' in text:
+            return False
+        if quick is not None and quick.search(text) is not None:
+            return False
+        if any(pattern.search(text) for pattern in self.rules.patterns):
+            return False
+        return not self._field_hint(text)
+
+    def _field_hint(self, text: str) -> bool:
+        """Whether ``text`` may name a credential field (names compared as folded). The last
+        answer is kept: a request's body is asked about twice, to learn and to scrub."""
+        memo = self._hint_memo
+        if memo[0] == text:
+            return memo[1]
+        folded = text.lower().replace("-", "").replace("_", "")
+        found = self._field_names.search(folded) is not None
+        self._hint_memo = (text, found)
+        return found
 
     def _scrub_streams(self, events: list[Any]) -> set[int]:
         """Redact, in place, what is found in each stream reassembled from ``events``; the
@@ -615,10 +669,11 @@ class Scrubber:
         """Merged spans of ``text`` to redact. Existing ``<redacted>`` markers are left alone
         and nothing matches across them, which makes scrubbing idempotent; the text between
         spans is searched again until nothing more matches (patterns can match there anew)."""
-        needles = self._needles
+        needles, quick, _ = self._search
         patterns = self.rules.patterns
-        if not needles and not patterns:
-            return []
+        if quick is None or quick.search(text) is None:
+            if not patterns or not any(pattern.search(text) for pattern in patterns):
+                return []
         pending = _complement(text, [(m.start(), m.end()) for m in _MARKER.finditer(text)])
         masked: list[tuple[int, int]] = []
         while pending:
@@ -633,6 +688,8 @@ class Scrubber:
 
 
 _MARKER = re.compile(re.escape(REDACTED))
+_PLAIN = re.compile(r"[A-Za-z0-9 !#$%()*+,.:;=?@\[\]^_`{|}~-]*")
+"""Characters no JSON encoder escapes (some escape ``/``, ``<``, ``>``, ``&`` and ``'``)."""
 
 
 def _variants(secret: str) -> set[str]:
