@@ -26,9 +26,8 @@ from pytest_agentpatterns.scrub import (
 )
 from pytest_agentpatterns.sim import Simulator
 
-# One value per kind of planted secret. None is sent in a header or query parameter that the
-# old code listed as secret unless the kind says so; each is echoed back by the simulator,
-# which answers "(simulated reply) <prompt>" to a prompt it does not know.
+# One value per kind of planted secret, each sent the way its kind says and echoed back by the
+# simulator, which answers "(simulated reply) <prompt>" to a prompt it does not know.
 PLANTED = {
     "x-api-key header": "sk-ant-api03-PLANTEDheaderKey0001xyzw",
     "bearer token": "sk-proj-PLANTEDbearer0002abcdefgh",
