@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from vcr.cassette import Cassette
 from vcr.errors import UnhandledHTTPRequestError
@@ -32,12 +32,12 @@ from .atomic import write_atomic
 from .execution import current_site
 from .records import Address
 from .schema import SchemaError, check_cassette
+from .scrub import KeyShape, Scrubber, ScrubRules, find_key_shape, find_key_shape_in_body
 from .transport import current_call
 
 T = TypeVar("T")
 
 ADDRESS_HEADER = "x-agentpatterns-address"
-REDACTED = "<redacted>"
 
 KEPT_REQUEST_HEADERS = frozenset(
     {
@@ -64,25 +64,6 @@ KEPT_RESPONSE_HEADERS = frozenset(
 )
 """The only response headers a cassette keeps."""
 
-SECRET_REQUEST_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "openai-organization",
-        "openai-project",
-        "cookie",
-        "x-goog-api-key",
-    }
-)
-SECRET_QUERY_PARAMS = frozenset(
-    {"key", "api_key", "api-key", "apikey", "access_token", "token", "auth", "sig", "signature"}
-)
-KEY_SHAPES = re.compile(
-    r"sk-ant-[A-Za-z0-9_\-]{6,}|sk-proj-[A-Za-z0-9_\-]{6,}|sk-[A-Za-z0-9_\-]{16,}"
-    r"|Bearer\s+(?!<redacted>)[A-Za-z0-9._~+/\-]{6,}=*"
-)
 
 RECORD_MODES = {
     "none": RecordMode.NONE,
@@ -115,32 +96,14 @@ def cassette_path(directory: Path, module: str, nodename: str) -> Path:
     return directory / module / f"{safe}.json"
 
 
-def _scrub_url(uri: str) -> str:
-    parts = urlsplit(uri)
-    if not parts.query:
-        return uri
-    query = [
-        (k, REDACTED if k.lower() in SECRET_QUERY_PARAMS else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="<>")))
-
-
-def _secret_values(headers: Any) -> set[str]:
-    values = set()
-    for name, value in headers.items():
-        if name.lower() in SECRET_REQUEST_HEADERS and value:
-            text = str(value)
-            values.add(text)
-            if " " in text:
-                values.add(text.split(" ", 1)[1])
-    return {v for v in values if len(v) >= 6}
-
-
-def _scrub_text(text: str, secrets: set[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+def _key_shape(cassette_dict: Any, text: str) -> KeyShape | None:
+    """A key shape in the text about to be written, or in a response's reassembled stream."""
+    found = find_key_shape(text)
+    for response in cassette_dict.get("responses", ()) if found is None else ():
+        found = find_key_shape_in_body(response.get("body", {}).get("string"))
+        if found is not None:
+            break
+    return found
 
 
 def canonical_body(body: bytes | str | None) -> str:
@@ -252,12 +215,13 @@ class Persister:
     def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
         path = Path(cassette_path)
         text = serialize(cassette_dict, serializer)
-        found = KEY_SHAPES.search(text)
-        if found:
+        found = _key_shape(cassette_dict, text)
+        if found is not None:
             raise CassetteError(
                 f"refused to write cassette {path}: it would hold something shaped like a "
-                f"secret ({found.group(0)[:12]}...). Nothing was written. Put the value in a "
-                "header that is scrubbed, or report it as a bug."
+                f"secret ({found.preview}, {found.kind}). Nothing was written. Send the value "
+                "as a header or query parameter (those are scrubbed), add its field name or a "
+                "re:PATTERN to --patterns-scrub, or report it as a bug."
             )
         write_atomic(path, text)
 
@@ -265,10 +229,12 @@ class Persister:
 class PatternCassette(Cassette):  # type: ignore[misc]
     """A vcrpy cassette that replays by call address, in constant time, with durations."""
 
-    def __init__(self, *args: Any, rewrite: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, rewrite: bool = False, scrub: ScrubRules | None = None, **kwargs: Any
+    ) -> None:
         self._index: dict[Key, list[int]] = {}
         self._by_address: dict[str, list[int]] = {}
-        self._secrets: set[str] = set()
+        self._scrubber = Scrubber(scrub)
         self._rewrite = rewrite
         self._lookups = threading.local()
         self.save_error: CassetteError | None = None
@@ -281,18 +247,18 @@ class PatternCassette(Cassette):  # type: ignore[misc]
     # Filters, applied before anything is matched or stored.
 
     def _filter_request(self, request: Request) -> Request:
-        self._secrets |= _secret_values(request.headers)
+        scrubber = self._scrubber
+        headers = dict(request.headers.items())
+        scrubber.learn_request(request.uri, headers, request.body)
         # Shallow: the headers and URI are replaced, not mutated; the body is immutable bytes.
         filtered = copy.copy(request)
-        filtered.headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() in KEPT_REQUEST_HEADERS
-        }
-        filtered.uri = _scrub_url(request.uri)
+        filtered.headers = scrubber.scrub_headers(
+            {name: value for name, value in headers.items() if name.lower() in KEPT_REQUEST_HEADERS}
+        )
+        filtered.uri = scrubber.scrub_url(request.uri)
         body = request.body
-        if isinstance(body, bytes) and self._secrets:
-            filtered.body = _scrub_text(body.decode("utf-8", "replace"), self._secrets).encode()
+        if isinstance(body, bytes):
+            filtered.body = scrubber.scrub_body(body)
         call = current_call()
         if call is not None and ADDRESS_HEADER not in filtered.headers:
             filtered.headers[ADDRESS_HEADER] = str(call.address)
@@ -300,16 +266,26 @@ class PatternCassette(Cassette):  # type: ignore[misc]
 
     def _filter_response(self, response: dict[str, Any]) -> dict[str, Any]:
         response = decode_response(response)
+        # Learn what a response hands out as a credential (set-cookie, token fields) before
+        # its headers are dropped; everything is scrubbed on save, with all that was learned.
+        self._scrubber.learn_headers(response["headers"], response=True)
+        self._scrubber.learn_body(response.get("body", {}).get("string"))
         response["headers"] = {
             k: v for k, v in response["headers"].items() if k.lower() in KEPT_RESPONSE_HEADERS
         }
         return response
 
     def _scrub_interaction(self, request: Request, response: dict[str, Any]) -> Any:
+        # On save, with every secret the item's repetitions sent, including later ones.
+        scrubber = self._scrubber
+        request.uri = scrubber.scrub_url(request.uri)
+        request.headers = scrubber.scrub_headers(request.headers)
+        if isinstance(request.body, (bytes, str)):
+            request.body = scrubber.scrub_body(request.body)
+        response["headers"] = scrubber.scrub_headers(response.get("headers", {}))
         body = response.get("body", {}).get("string")
-        if self._secrets and isinstance(body, (bytes, str)):
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-            response["body"]["string"] = _scrub_text(text, self._secrets)
+        if isinstance(body, (bytes, str)):
+            response["body"]["string"] = scrubber.scrub_body(body)
         return request, response
 
     # Indexing: every lookup is a dict lookup, whatever the cassette's size.
@@ -448,15 +424,20 @@ class PatternCassette(Cassette):  # type: ignore[misc]
 
 
 def run_in_cassette(
-    path: Path, mode: str, meter: Any, run: Callable[[Callable[[Any], None]], T]
+    path: Path,
+    mode: str,
+    meter: Any,
+    run: Callable[[Callable[[Any], None]], T],
+    scrub: ScrubRules | None = None,
 ) -> T:
     """Run an item inside its cassette: ``run(attach)`` calls ``attach(state)`` for each
-    repetition so its calls are metered and replayed or recorded here.
+    repetition so its calls are metered and replayed or recorded here. ``scrub``: what the
+    user added to scrub (``--patterns-scrub``).
 
     Raises :class:`CassetteError` when the cassette cannot be read, or could not be saved
     (a key shape was found); nothing is written then.
     """
-    with open_cassette(path, mode) as cassette:
+    with open_cassette(path, mode, scrub) as cassette:
 
         def attach(state: Any) -> None:
             state.meter = meter
@@ -468,7 +449,7 @@ def run_in_cassette(
     return result
 
 
-def open_cassette(path: Path, mode: str) -> Any:
+def open_cassette(path: Path, mode: str, scrub: ScrubRules | None = None) -> Any:
     """A vcrpy context manager for one item's cassette in record mode ``mode``."""
     rewrite = mode == "rewrite"
     return PatternCassette.use(
@@ -477,6 +458,7 @@ def open_cassette(path: Path, mode: str) -> Any:
         persister=Persister,
         record_mode=RECORD_MODES[mode],
         rewrite=rewrite,
+        scrub=scrub,
         match_on=(),
     )
 

@@ -20,6 +20,7 @@ import pytest
 from .patterns import PatternSpec, Registry, SpecError, quoted
 from .records import ItemResult
 from .runner import Thresholds
+from .scrub import ScrubRules, check_entry, split_entries
 
 if TYPE_CHECKING:
     from .gates import GateRule
@@ -115,6 +116,14 @@ def alpha_value(text: str) -> float:
             f"{quoted(text)} is not allowed: use a number in (0, 0.5), e.g. 0.05"
         )
     return value
+
+
+def scrub_entries(text: str) -> list[str]:
+    """Names and ``re:PATTERN``s to scrub, comma-separated (argparse ``type=``)."""
+    try:
+        return [check_entry(entry) for entry in split_entries(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -247,12 +256,29 @@ def add_options(parser: pytest.Parser) -> None:
         help="write a self-contained HTML report with charts (docs/html-report.md). "
         "Default: %(default)r",
     )
+    group.addoption(
+        "--patterns-scrub",
+        dest="agentpatterns_scrub",
+        type=scrub_entries,
+        action="append",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="also scrub from cassettes these header, query parameter or body field names, and "
+        "re:PATTERN matches (a re: entry runs to the end of its value; repeat the option for "
+        "more). Adds to the ini's list. Default: %(default)r",
+    )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
     parser.addini(
         "agentpatterns_fail_on_inconclusive",
         "inconclusive gates fail the run (as --patterns-fail-on-inconclusive)",
         type="bool",
         default=False,
+    )
+    parser.addini(
+        "agentpatterns_scrub",
+        "names and re:PATTERNs to scrub from cassettes, one or more per line (as --patterns-scrub)",
+        type="linelist",
+        default=[],
     )
     parser.addini("agentpatterns_patterns", "patterns to run (as --patterns)", default="")
     parser.addini("agentpatterns_repeat", "repetitions per item (as --patterns-repeat)", default="")
@@ -301,6 +327,7 @@ class Settings:
     rules: tuple[GateRule, ...] = ()
     ledger: Path | None = None
     fail_on_inconclusive: bool = False
+    scrub: ScrubRules = field(default_factory=ScrubRules)
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -385,8 +412,19 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
             config.getoption("agentpatterns_fail_on_inconclusive")
             or config.getini("agentpatterns_fail_on_inconclusive")
         ),
+        scrub=_scrub_rules(config),
         **_gate_settings(config),
     )
+
+
+def _scrub_rules(config: pytest.Config) -> ScrubRules:
+    entries = [e for value in config.getoption("agentpatterns_scrub") or () for e in value]
+    for line in config.getini("agentpatterns_scrub"):
+        try:
+            entries.extend(check_entry(entry) for entry in split_entries(line))
+        except ValueError as exc:
+            raise pytest.UsageError(f"ini agentpatterns_scrub: {exc}") from None
+    return ScrubRules.parse(entries)
 
 
 def _opt_path(text: str | None) -> Path | None:

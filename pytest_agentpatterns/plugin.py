@@ -274,6 +274,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             settings.record_mode,
             meter,
             lambda attach: run_item(plan, body, agent, hooks=[attach]),
+            scrub=settings.scrub,
         )
     except CassetteError as exc:
         problem = str(exc)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from .budget import Ledger
 from .execution import CallRefused, CallSite, current_site
 from .records import Address, CallRecord
+from .scrub import public_url
 from .usage import Usage, usage_from_response
 
 
@@ -138,7 +139,7 @@ class _Call:
             CallRecord(
                 address=info.address,
                 method=self.request.method,
-                url=str(self.request.url).partition("?")[0],
+                url=public_url(str(self.request.url)),
                 status=status,
                 duration=duration,
                 model=usage.model if usage else None,
