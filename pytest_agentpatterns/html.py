@@ -581,9 +581,9 @@ def _accuracy_cell(c: AccuracyComparison, label: str) -> str:
         cls += " worse"
     interval = ""
     if c.interval is not None and c.interval.low != c.interval.high:
-        interval = f"[{c.interval.low:+.3f}, {c.interval.high:+.3f}]"
-    elif c.note:
-        interval = c.note
+        interval = f'<span class="nw">[{c.interval.low:+.3f}, {c.interval.high:+.3f}]</span>'
+    elif c.note and c.verdict != "too few cases":
+        interval = _e(c.note)  # wraps: "identical on every case", "every case differs by …"
     p = (
         f' · <span class="p">{_e(stats.format_p(c.p_adjusted))} adj.</span>'
         if c.p_adjusted is not None and c.significant
@@ -596,7 +596,7 @@ def _accuracy_cell(c: AccuracyComparison, label: str) -> str:
         label,
         f'<span class="est">{_e(f"{c.estimate:+.3f}")}</span>'
         f'<span class="sub">{_e(c.verdict)}</span>'
-        f'<span class="sub"><span class="nw">{_e(interval)}</span>{p}</span>',
+        f'<span class="sub">{interval}{p}</span>',
         cls,
         f' title="{_e(how)}"',
     )

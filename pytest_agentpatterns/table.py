@@ -249,9 +249,18 @@ def _pattern_table(t: TestAnalysis, width: int) -> list[str]:
         ]
         for p in t.patterns
     ]
+    compared = any(p.accuracy is not None for p in t.patterns)
     for shorten in (False, True):
         shown = [[short_id(r[0]) if shorten else r[0], *r[1:]] for r in rows]
-        text = _indent(tabulate(shown, headers=headers, tablefmt="simple", disable_numparse=True))
+        cols = list(range(7)) if compared else [0, 1, 2, 4, 5, 6]
+        text = _indent(
+            tabulate(
+                [[r[i] for i in cols] for r in shown],
+                headers=[headers[i] for i in cols],
+                tablefmt="simple",
+                disable_numparse=True,
+            )
+        )
         if max(len(line) for line in text) <= width:
             return text
     # Two lines per pattern: the figures, then the verdict against the baseline beneath.

@@ -238,7 +238,7 @@ def test_capital(agent):
     assert result.stdout.str().count("no price for model 'acme-unpriced-1'") == 1
     [row] = _report(path)["summary"]
     assert row["cost_per_run"] is None and row["tokens_per_run"] > 0
-    result.stdout.fnmatch_lines(["*test_capital*", "  parallel(3) * n/a *"])
+    result.stdout.fnmatch_lines(["*test_capital*", "  parallel(n=3) * n/a *"])
 
 
 def test_price_override_from_ini(pytester: pytest.Pytester, sim_env: Simulator) -> None:

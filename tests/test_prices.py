@@ -871,7 +871,7 @@ def test_priced(agent):
     out = result.stdout.str()
     assert out.count("no price for model 'acme-unpriced-2'") == 1
     assert "claude-sonnet-5'" not in out
-    result.stdout.fnmatch_lines(["*test_unpriced*parallel(n=3)*n/a*"])
+    result.stdout.fnmatch_lines(["*::test_unpriced*", "  parallel(n=3) * n/a *"])
     costs = {call["model"]: call["cost"] for call in _calls(path) if call["model"]}
     assert costs["acme-unpriced-2"] is None and costs["claude-sonnet-5"] > 0
 

@@ -1756,8 +1756,8 @@ def test_the_fixture_world_drives_a_recorded_and_replayed_tool_call_suite(
     pytester.makepyfile(test_sql=SQL_TEST)
     recorded = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=all")
     recorded.assert_outcomes(passed=2)
-    recorded.stdout.fnmatch_lines(["*test_text_to_sql*single*"])
-    rows = [line for line in recorded.outlines if "test_text_to_sql" in line and "single" in line]
+    recorded.stdout.fnmatch_lines(["*::test_text_to_sql (* case*, baseline single)"])
+    rows = [line for line in recorded.outlines if line.startswith("  single ")]
     found = re.search(r"\s6\s+(\d\.\d+) \[", rows[0])
     assert found and 0 < float(found.group(1)) < 1  # accuracy 0.5: some queries are wrong
     replayed = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none")
