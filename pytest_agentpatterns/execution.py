@@ -16,7 +16,7 @@ import inspect
 import threading
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,6 +31,18 @@ class CallRefused(BaseException):
     A BaseException, so SDKs that retry every ``Exception`` as a connection error (the
     Anthropic SDK does) give up at once and the user sees the plugin's message.
     """
+
+
+class BranchCancelled(CallRefused):
+    """A call from a branch whose sibling failed: refused, never sent.
+
+    ``recorded`` is true when the refusal was replayed from the cassette (the recording
+    refused this call the same way), so replay follows the recording whatever the timing.
+    """
+
+    def __init__(self, message: str, *, recorded: bool = False) -> None:
+        super().__init__(message)
+        self.recorded = recorded
 
 
 @dataclass
@@ -75,12 +87,60 @@ class RepetitionState:
         self._ordinals: Counter[tuple[tuple[str, ...], str]] = Counter()
         self.meter: Any = None
         self.replayer: Any = None
+        self.open_calls: dict[Any, list[Any]] = {}
+        self.stopped: str | None = None
+        self.refused = 0
+        self.sealed = False
+        self._cancelled: set[tuple[str, ...]] = set()
+        self._threads: list[Future[Any]] = []
         self._lock = threading.Lock()
 
     def add_call(self, record: CallRecord) -> None:
+        """Keep a call's record; a retried call's record replaces its earlier attempt's."""
         with self._lock:
+            self.calls = [c for c in self.calls if c.address != record.address]
             self.calls.append(record)
             self.replayed = self.replayed or record.replayed
+
+    def stop(self, message: str) -> None:
+        """A live call was refused by the budget: the item stops after this repetition."""
+        with self._lock:
+            self.refused += 1
+            if self.stopped is None:
+                self.stopped = message
+
+    def cancel(self, paths: Sequence[tuple[str, ...]]) -> None:
+        """Refuse every later call from these branches and the branches below them."""
+        with self._lock:
+            self._cancelled.update(paths)
+
+    def cancelled(self, path: tuple[str, ...]) -> bool:
+        """Whether calls from the branch at ``path`` are refused (a sibling failed)."""
+        with self._lock:
+            return any(path[: len(p)] == p for p in self._cancelled)
+
+    def track(self, future: Future[Any]) -> None:
+        """Remember a role function running in a worker thread, to wait for it."""
+        with self._lock:
+            self._threads = [f for f in self._threads if not f.done()]
+            self._threads.append(future)
+
+    def seal(self) -> None:
+        """End the repetition: refuse every later call and wait for every thread it started.
+
+        Sync role functions cannot be interrupted, so the repetition waits for them; the
+        cassette stays open until they are done, and whatever they still try to send is
+        refused, never sent.
+        """
+        self.cancel([()])
+        while True:
+            with self._lock:
+                running = [f for f in self._threads if not f.done()]
+            if not running:
+                break
+            wait(running)
+        with self._lock:
+            self.sealed = True
 
     def fail(self, message: str) -> None:
         """Remember a problem that must fail the item whatever the test body does."""
@@ -206,8 +266,9 @@ class Flow:
                 result = await fn(*args)
             else:
                 ctx = contextvars.copy_context()
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(_executor(), ctx.run, fn, *args)
+                future = _executor().submit(ctx.run, fn, *args)
+                self.state.track(future)
+                result = await asyncio.wrap_future(future)
             if inspect.isawaitable(result):
                 result = await result
             return result
@@ -229,7 +290,13 @@ class Flow:
     async def fork_named(
         self, labels: Sequence[str], body: Callable[[int], Awaitable[T]]
     ) -> list[T]:
-        """Like :meth:`fork`, with explicit branch labels."""
+        """Like :meth:`fork`, with explicit branch labels.
+
+        When a branch fails, its siblings are cancelled: each later call they try is
+        refused (:class:`BranchCancelled`), and the fork waits for all of them before it
+        raises, so no branch outlives its repetition. The error raised is the first by
+        branch order, never by completion order.
+        """
         parent = self.branch
         children = [parent.child(label) for label in labels]
         parent.items.append(Fork(children))
@@ -241,12 +308,31 @@ class Flow:
         tasks = [asyncio.create_task(run(i)) for i in range(len(labels))]
         try:
             return list(await asyncio.gather(*tasks))
-        except BaseException:
-            # One branch failed: stop the others rather than leave them running unowned.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        except BaseException as exc:
+            first: BaseException = exc
+        self.state.cancel([child.path for child in children])
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise self._failure(parent, tasks, first)
+
+    def _failure(
+        self, parent: Branch, tasks: Sequence[asyncio.Task[Any]], first: BaseException
+    ) -> BaseException:
+        """The error a failed fork raises: its first real failure in branch order."""
+        errors = [t.exception() for t in tasks if t.done() and not t.cancelled()]
+        real = [e for e in errors if e is not None and not isinstance(e, BranchCancelled)]
+        if real:
+            return real[0]
+        if isinstance(first, asyncio.CancelledError):
+            return first
+        replayed = [e for e in errors if isinstance(e, BranchCancelled) and e.recorded]
+        if replayed and not self.state.cancelled(parent.path):
+            message = (
+                f"{replayed[0]}; but no branch failed this time. The task behaves differently "
+                "from its recording: re-record the item with --patterns-record=rewrite."
+            )
+            self.state.fail(message)
+            return CallRefused(message)
+        return next((e for e in errors if e is not None), first)
 
     # Task-level conveniences built on the primitives above.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,6 +21,7 @@ from .runner import ItemPlan, run_item
 
 if TYPE_CHECKING:
     from .sim import Simulator
+    from .usage import Usage
 
 METER = pytest.StashKey[transport.Meter]()
 REGISTRY = pytest.StashKey[Registry]()
@@ -85,8 +87,17 @@ def _meter(config: pytest.Config) -> transport.Meter:
     config.hook.pytest_agentpatterns_prices(prices=overrides)
     table = load_default_prices().with_overrides(overrides)
     settings = config.stash[SETTINGS]
+
+    def unpriced(usage: Usage) -> float | None:
+        """An unpriced model's calls count against the budget at the dearest known price."""
+        return max((table.cost(replace(usage, model=m)) or 0.0 for m in table.models), default=0)
+
     return transport.Meter(
-        cost_of=table.cost, budget=settings.budget, ledger=Ledger(settings.ledger)
+        cost_of=table.cost,
+        budget=settings.budget,
+        ledger=Ledger(settings.ledger),
+        max_calls=settings.max_calls,
+        estimate=unpriced,
     )
 
 
@@ -201,7 +212,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
     problem: str | None = None
     try:
-        outcome = run_in_cassette(
+        outcome, not_saved = run_in_cassette(
             path,
             settings.record_mode,
             meter,
@@ -211,6 +222,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         problem = str(exc)
     if problem is not None:
         pytest.fail(problem, pytrace=False)
+    if not_saved is not None:
+        result = replace(outcome.result, cassette_error=str(not_saved))
+        pyfuncitem.user_properties.append((PROPERTY, result.to_dict()))
+        pytest.fail(str(not_saved), pytrace=False)
     pyfuncitem.user_properties.append((PROPERTY, outcome.result.to_dict()))
     if outcome.result.skipped is not None:
         pytest.skip(outcome.result.skipped)
