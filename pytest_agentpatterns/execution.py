@@ -18,6 +18,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, TypeVar
 
 from .records import Address, CallRecord
@@ -101,6 +102,11 @@ class RepetitionState:
             self.calls = [c for c in self.calls if c.address != record.address]
             self.calls.append(record)
             self.replayed = self.replayed or record.replayed
+
+    def drop_call(self, address: Address) -> None:
+        """Forget the record of a call whose retry was refused (see ``BranchCancelled``)."""
+        with self._lock:
+            self.calls = [c for c in self.calls if c.address != address]
 
     def stop(self, message: str) -> None:
         """A live call was refused by the budget: the item stops after this repetition."""
@@ -301,9 +307,17 @@ class Flow:
         children = [parent.child(label) for label in labels]
         parent.items.append(Fork(children))
 
+        failures: dict[int, tuple[BaseException, TracebackType | None]] = {}
+
         async def run(i: int) -> T:
             _BRANCH.set(children[i])
-            return await body(i)
+            try:
+                return await body(i)
+            except BaseException as exc:
+                # Keep the traceback as the branch raised it: re-raising adds frames, and
+                # which error is re-raised first depends on timing.
+                failures[i] = (exc, exc.__traceback__)
+                raise
 
         tasks = [asyncio.create_task(run(i)) for i in range(len(labels))]
         try:
@@ -312,27 +326,30 @@ class Flow:
             first: BaseException = exc
         self.state.cancel([child.path for child in children])
         await asyncio.gather(*tasks, return_exceptions=True)
-        raise self._failure(parent, tasks, first)
+        failure, traceback = self._failure(parent, [failures[i] for i in sorted(failures)], first)
+        raise failure.with_traceback(traceback)
 
     def _failure(
-        self, parent: Branch, tasks: Sequence[asyncio.Task[Any]], first: BaseException
-    ) -> BaseException:
+        self,
+        parent: Branch,
+        errors: Sequence[tuple[BaseException, TracebackType | None]],
+        first: BaseException,
+    ) -> tuple[BaseException, TracebackType | None]:
         """The error a failed fork raises: its first real failure in branch order."""
-        errors = [t.exception() for t in tasks if t.done() and not t.cancelled()]
-        real = [e for e in errors if e is not None and not isinstance(e, BranchCancelled)]
+        real = [e for e in errors if not isinstance(e[0], BranchCancelled)]
         if real:
             return real[0]
-        if isinstance(first, asyncio.CancelledError):
-            return first
-        replayed = [e for e in errors if isinstance(e, BranchCancelled) and e.recorded]
+        if isinstance(first, asyncio.CancelledError) or not errors:
+            return first, first.__traceback__
+        replayed = [e for e, _ in errors if isinstance(e, BranchCancelled) and e.recorded]
         if replayed and not self.state.cancelled(parent.path):
             message = (
                 f"{replayed[0]}; but no branch failed this time. The task behaves differently "
                 "from its recording: re-record the item with --patterns-record=rewrite."
             )
             self.state.fail(message)
-            return CallRefused(message)
-        return next((e for e in errors if e is not None), first)
+            return CallRefused(message), None
+        return errors[0]
 
     # Task-level conveniences built on the primitives above.
 

@@ -44,6 +44,8 @@ def _refuse(sock: socket.socket, address: Any) -> None:
     site = current_site()
     if site is not None:
         site.state.fail(message)
+    # Callers such as socket.create_connection only close the socket on OSError.
+    sock.close()
     raise NetworkBlocked(message)
 
 

@@ -246,6 +246,11 @@ class _Call:
         if not self.replaying and state.cancelled(site.branch.path):
             if replayer is not None:
                 replayer.record_cancelled(self.info, request)
+            if self.info.slot is not None:
+                # A retry refused: the refusal is what the cassette keeps for this call, so
+                # the report keeps no record of it either, as when it is replayed.
+                state.drop_call(self.info.address)
+                site.job.durations[self.info.slot] = 0.0
             raise BranchCancelled(
                 f"call {self.info.address} was not made: a sibling branch had failed"
             )

@@ -295,7 +295,9 @@ def test_capital(agent):
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["[[]single[]] budget $1e-07 spent: 1 call not made; 2 repetitions not counted (from r1 on)"]
+        [
+            "[[]single[]] budget $1e-07 spent: 1 call not made; 2 repetitions not counted (from r1 on)"
+        ]
     )
 
 

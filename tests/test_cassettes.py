@@ -391,3 +391,121 @@ def test_atomic_write_leaves_old_cassette_on_failure(
 def test_cassette_named_after_node_id() -> None:
     path = cassettes.cassette_path(Path("/t/cassettes"), "test_mod", "test_x[a/b-parallel(n=5)]")
     assert path == Path("/t/cassettes/test_mod/test_x[a_b-parallel(n=5)].json")
+
+
+STREAMING = """
+import json, os, threading, time, asyncio, pytest, anthropic
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pytest_agentpatterns import Task
+
+FIRST_SEEN = threading.Event()
+SERVER = {}
+
+def event(kind, **data):
+    return f"event: {kind}\\ndata: {json.dumps({'type': kind, **data})}\\n\\n".encode()
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        usage = {"input_tokens": 10, "output_tokens": 1}
+        message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "sim-fast",
+                   "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}
+        self.wfile.write(event("message_start", message=message))
+        self.wfile.write(event("content_block_start", index=0,
+                               content_block={"type": "text", "text": ""}))
+        self.wfile.write(event("content_block_delta", index=0,
+                               delta={"type": "text_delta", "text": "Al"}))
+        self.wfile.flush()
+        started = time.perf_counter()
+        # The rest of the stream waits until the caller has seen the first event (or gives
+        # up after a while: a recorder that buffers the whole stream would wait forever).
+        SERVER["first_seen_before_last"] = FIRST_SEEN.wait(10)
+        self.wfile.write(event("content_block_delta", index=0,
+                               delta={"type": "text_delta", "text": "pha"}))
+        self.wfile.write(event("content_block_stop", index=0))
+        self.wfile.write(event("message_delta", delta={"stop_reason": "end_turn",
+                                                       "stop_sequence": None},
+                               usage={"output_tokens": 2}))
+        self.wfile.write(event("message_stop"))
+        SERVER["held"] = time.perf_counter() - started
+
+    def log_message(self, *args):
+        pass
+
+@pytest.fixture(scope="module")
+def url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+def sync_stream(url):
+    with anthropic.Anthropic(base_url=url, api_key="sim-key", max_retries=0) as c:
+        with c.messages.stream(model="sim-fast", max_tokens=20,
+                               messages=[{"role": "user", "content": "Capital?"}]) as s:
+            text = ""
+            for piece in s.text_stream:
+                FIRST_SEEN.set()
+                text += piece
+    return text
+
+async def async_stream(url):
+    async with anthropic.AsyncAnthropic(base_url=url, api_key="sim-key", max_retries=0) as c:
+        async with c.messages.stream(model="sim-fast", max_tokens=20,
+                                     messages=[{"role": "user", "content": "Capital?"}]) as s:
+            text = ""
+            async for piece in s.text_stream:
+                FIRST_SEEN.set()
+                text += piece
+    return text
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_stream(agent, url, kind):
+    FIRST_SEEN.clear()
+    SERVER.clear()
+    propose = sync_stream if kind == "sync" else async_stream
+    assert agent.run(Task(name="s", propose=propose), url) == "Alpha"
+    if SERVER:
+        with open(os.environ["OUT_FILE"] + kind, "w") as f:
+            json.dump(SERVER, f)
+"""
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_streams_pass_through_while_recording(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    pytester.makepyfile(STREAMING)
+    out = pytester.path / "server-"
+    monkeypatch.setenv("OUT_FILE", str(out))
+    report = pytester.path / "record.json"
+    only = "async" if kind == "async" else "not async"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--patterns-record=once", f"--patterns-json={report}", "-k", only
+    )
+    result.assert_outcomes(passed=1)
+    server = json.loads((pytester.path / f"server-{kind}").read_text())
+    # The caller saw the first event while the server still held back the last one.
+    assert server["first_seen_before_last"] is True
+    [path] = (pytester.path / "cassettes").rglob(f"*{kind}*.json")
+    [interaction] = json.loads(path.read_text())["interactions"]
+    body = interaction["response"]["body"]["string"]
+    # The cassette still keeps the whole stream, and the whole call's duration.
+    assert body.count("event: ") == 7 and body.endswith('{"type": "message_stop"}\n\n')
+    assert interaction["response"]["duration"] >= server["held"]
+    [call] = json.loads(report.read_text())["items"][0]["repetitions"][0]["calls"]
+    assert (call["input_tokens"], call["output_tokens"], call["status"]) == (10, 2, 200)
+    (pytester.path / f"server-{kind}").unlink()
+    replay = pytester.path / "replay.json"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--patterns-record=none", f"--patterns-json={replay}", "-k", only
+    )
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / f"server-{kind}").exists()  # replayed: the server saw nothing
+    [replayed] = json.loads(replay.read_text())["items"][0]["repetitions"][0]["calls"]
+    assert replayed["duration"] == interaction["response"]["duration"]
+    assert (replayed["input_tokens"], replayed["output_tokens"]) == (10, 2)
