@@ -34,8 +34,8 @@ except ImportError:  # pragma: no cover - Windows has no fcntl; the ledger stays
 
 DEFAULT_OUTPUT_TOKENS = 4096
 """Output tokens reserved for a request that sets no output limit."""
-BYTES_PER_INPUT_TOKEN = 4
-"""Input tokens are estimated from the request body's size: one per four bytes."""
+BYTES_PER_INPUT_TOKEN = 1
+"""Input tokens are bounded by the request body's size: a token is at least one byte."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,8 @@ def _write(handle: IO[str], totals: Totals) -> None:
 
 
 def worst_case_usage(body: bytes | None) -> Usage:
-    """The most a request can use: its output limit (times ``n`` choices) and an input
-    estimate from its size. A request with no output limit reserves
+    """The most a request can use: its output limit (times ``n`` choices) and, as input,
+    one token per byte of its body. A request with no output limit reserves
     :data:`DEFAULT_OUTPUT_TOKENS`."""
     data: Any = None
     if body:

@@ -44,6 +44,11 @@ from .transport import CallInfo, current_call
 T = TypeVar("T")
 
 ADDRESS_HEADER = "x-agentpatterns-address"
+UNANSWERED = "unanswered"
+"""The cassette metadata key for calls that got no answer: ``{address: {"error": {"type",
+"message"}} or {"cancelled": true}, "duration"}``. They are not HTTP interactions, so they
+are kept beside them and the interactions stay what vcrpy reads."""
+NO_INTERACTION = -1
 REDACTED = "<redacted>"
 
 KEPT_REQUEST_HEADERS = frozenset(
@@ -210,7 +215,10 @@ def _diff(a: Any, b: Any, path: str = "body") -> Iterator[str]:
 
 
 def _sort_key(request: Request) -> tuple[Any, ...]:
-    text = request.headers.get(ADDRESS_HEADER, "")
+    return _address_order(request.headers.get(ADDRESS_HEADER, ""))
+
+
+def _address_order(text: str) -> tuple[Any, ...]:
     try:
         return (0, Address.parse(text))
     except ValueError:
@@ -260,7 +268,8 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         self._by_address: dict[str, list[int]] = {}
         self._dropped: set[int] = set()
         self._played_by: dict[int, CallInfo] = {}
-        self._cancellations: dict[int, list[int]] = {}
+        self._cancellations: dict[int, list[str]] = {}
+        self._fresh: set[str] = set()
         self._secrets: set[str] = set()
         self._rewrite = rewrite
         self._lookups = threading.local()
@@ -328,13 +337,40 @@ class PatternCassette(Cassette):  # type: ignore[misc]
             if len(self.data) == before:
                 return -1
             if call is not None:
-                for attempt, index in call.recorded:
-                    if attempt < call.attempt:
-                        self._drop(index)
-                call.recorded = [(a, i) for a, i in call.recorded if a == call.attempt]
+                self._supersede(call)
+                self._unanswered().pop(str(call.address), None)
                 call.recorded.append((call.attempt, before))
                 call.stored = self.data[before][1]
             return before
+
+    def _record_unanswered(self, call: CallInfo, entry: dict[str, Any]) -> None:
+        """Keep that ``call`` got no answer: it failed before any response, or was refused."""
+        with self._lock:
+            self._supersede(call)
+            self._metadata.setdefault(UNANSWERED, {})[str(call.address)] = entry
+            self._fresh.add(str(call.address))
+            call.recorded.append((call.attempt, NO_INTERACTION))
+            call.stored = entry
+            self.dirty = True
+
+    def _supersede(self, call: CallInfo) -> None:
+        """A new attempt of ``call`` answers for it: drop what its earlier attempts left."""
+        for attempt, index in call.recorded:
+            if attempt < call.attempt and index != NO_INTERACTION:
+                self._drop(index)
+        call.recorded = [(a, i) for a, i in call.recorded if a == call.attempt]
+
+    def _unanswered(self) -> dict[str, dict[str, Any]]:
+        table = self._metadata.get(UNANSWERED)
+        return table if isinstance(table, dict) else {}
+
+    def _unanswered_for(self, call: CallInfo | None) -> dict[str, Any] | None:
+        """The recorded outcome of a call that got no answer, if ``call`` replays one."""
+        if call is None or self.record_mode == RecordMode.ALL or not self.rewound:
+            return None
+        if any(index == NO_INTERACTION for _, index in call.recorded):
+            return None  # this call's own outcome, recorded now: a retry goes live
+        return self._unanswered().get(str(call.address))
 
     def _drop(self, index: int) -> None:
         """Forget a recording made this run (a failed attempt that was retried)."""
@@ -404,25 +440,27 @@ class PatternCassette(Cassette):  # type: ignore[misc]
             return False
         own = {i for _, i in call.recorded}
         with self._lock:
+            if self._unanswered_for(call) is not None:
+                return True
             return any(i not in own for i in self._by_address.get(str(call.address), ()))
 
-    def record_cancelled(self, call: CallInfo, request: Any) -> None:
+    def record_cancelled(self, call: CallInfo) -> None:
         """Keep that ``call`` was refused because a sibling branch had failed, so replay
         refuses it too, whatever the timing of the replayed branches."""
         if self.write_protected:
             return
-        stored = Request(request.method, str(request.url), _body_of(request), request.headers)
-        stored.headers[ADDRESS_HEADER] = str(call.address)
-        index = self._record(call, stored, _placeholder(cancelled=True))
-        if index >= 0:
-            self._cancellations.setdefault(call.address.repetition, []).append(index)
+        self._record_unanswered(call, {"cancelled": True})
+        self._cancellations.setdefault(call.address.repetition, []).append(str(call.address))
 
     def forget_cancellations(self, repetition: int) -> None:
         """Drop the refusals kept for ``repetition`` (it was stopped by the budget, so they
         say nothing about the task)."""
         with self._lock:
-            for index in self._cancellations.pop(repetition, []):
-                self._drop(index)
+            table = self._unanswered()
+            for address in self._cancellations.pop(repetition, []):
+                if table.get(address, {}).get("cancelled"):
+                    del table[address]
+                    self._fresh.discard(address)
 
     def overhead(self, repetition: int) -> float:
         """Seconds the recorded run spent outside calls in ``repetition`` (0 if unknown)."""
@@ -430,7 +468,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
 
     def remember_overhead(self, repetition: int, seconds: float) -> None:
         """Keep a live repetition's time outside calls with the cassette."""
-        if self.write_protected or not self.data:
+        if self.write_protected or not (self.data or self._unanswered()):
             return
         self._metadata.setdefault("overhead", {})[f"r{repetition}"] = round(seconds, 6)
         self.dirty = True
@@ -442,13 +480,15 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         body = b"".join(request.stream)
         request.stream = module.ByteStream(body)
         call = current_call()
+        self._replay_unanswered(call, request, module)
         stored = self._vcr_request(request, body, call)
         if self.can_play_response_for(stored):
             return _replayed(self.play_response(stored), request, call, module, sync=True)
         try:
             response = send(request)
         except Exception as exc:
-            self._record(call, stored, _failure(exc))
+            if call is not None:
+                self._record_unanswered(call, {"error": _error_of(exc)})
             raise
         return self._recording(response, stored, call, module, sync=True)
 
@@ -457,15 +497,32 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         body = b"".join([part async for part in request.stream])
         request.stream = module.ByteStream(body)
         call = current_call()
+        self._replay_unanswered(call, request, module)
         stored = self._vcr_request(request, body, call)
         if self.can_play_response_for(stored):
             return _replayed(self.play_response(stored), request, call, module, sync=False)
         try:
             response = await send(request)
         except Exception as exc:
-            self._record(call, stored, _failure(exc))
+            if call is not None:
+                self._record_unanswered(call, {"error": _error_of(exc)})
             raise
         return self._recording(response, stored, call, module, sync=False)
+
+    def _replay_unanswered(self, call: CallInfo | None, request: Any, module: Any) -> None:
+        """Raise what a call that got no answer raised when it was recorded."""
+        with self._lock:
+            entry = self._unanswered_for(call)
+        if entry is None or call is None:
+            return
+        call.replayed_duration = float(entry.get("duration", 0.0))
+        if entry.get("cancelled"):
+            raise BranchCancelled(
+                f"call {call.address} was not made: a sibling branch had failed when it was "
+                "recorded",
+                recorded=True,
+            )
+        _raise_recorded(entry["error"], request, module)
 
     @staticmethod
     def _vcr_request(request: Any, body: bytes, call: CallInfo | None) -> Request:
@@ -497,6 +554,13 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                 recorded["error"] = _error_of(error)
             self._record(call, stored, recorded)
 
+        if response.is_closed:
+            # Already read (a mock transport's response built from content): keep it whole,
+            # as it came (still encoded, like any recorded body).
+            raw = response.stream
+            chunks.extend(raw if isinstance(raw, module.ByteStream) else [response.content])
+            save()
+            return response
         if call is not None:
             call.flush = save
         if sync:
@@ -588,13 +652,24 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         if self._rewrite:
             return
         super()._load()
+        table = self._metadata.get(UNANSWERED, {})
+        if not isinstance(table, dict) or not all(
+            isinstance(entry, dict)
+            and (entry.get("cancelled") is True or isinstance(entry.get("error"), dict))
+            for entry in table.values()
+        ):
+            raise CassetteError(
+                f"cassette {self._path} is malformed: metadata.{UNANSWERED} must map call "
+                'addresses to {"error": {...}} or {"cancelled": true}; it was left untouched. '
+                "Fix or delete it, or re-record it with --patterns-record=rewrite."
+            )
 
     def _kept(self, pairs: list[tuple[int, tuple[Request, dict[str, Any]]]]) -> list[Any]:
         return [pair for index, pair in pairs if index not in self._dropped]
 
     def _rerecorded_interactions(self) -> list[tuple[Request, dict[str, Any]]]:
         recorded = self._kept(list(enumerate(self.data))[self._loaded_count :])
-        fresh = {_key(r).address for r, _ in recorded}
+        fresh = {_key(r).address for r, _ in recorded} | self._fresh
         kept = [(r, s) for r, s in self.data[: self._loaded_count] if _key(r).address not in fresh]
         return sorted(kept + recorded, key=lambda pair: _sort_key(pair[0]))
 
@@ -607,10 +682,17 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         return self._kept(list(enumerate(self.data))[self._loaded_count :])
 
     def _save(self, force: bool = False) -> None:
+        table = self._unanswered()
+        if table:
+            self._metadata[UNANSWERED] = dict(
+                sorted(table.items(), key=lambda p: _address_order(p[0]))
+            )
+        else:
+            self._metadata.pop(UNANSWERED, None)
         try:
-            if self._rewrite and not self._kept(list(enumerate(self.data))):
+            if self._rewrite and not self._kept(list(enumerate(self.data))) and not table:
                 return
-            super()._save(force=force or (self._rewrite and bool(self.data)))
+            super()._save(force=force or self._rewrite)
         except CassetteError as exc:
             self.save_error = exc
 
@@ -632,25 +714,8 @@ class _Holder:
     cassette: PatternCassette | None = None
 
 
-def _body_of(request: Any) -> bytes:
-    try:
-        content = request.content
-    except Exception:
-        return b""
-    return content if isinstance(content, bytes) else b""
-
-
-def _placeholder(**marks: Any) -> dict[str, Any]:
-    return {"status": {"code": 0, "message": ""}, "headers": {}, "body": {"string": ""}, **marks}
-
-
 def _error_of(error: BaseException) -> dict[str, str]:
     return {"type": type(error).__name__, "message": str(error)}
-
-
-def _failure(error: BaseException) -> dict[str, Any]:
-    """The recording of an attempt that failed before any response arrived."""
-    return _placeholder(error=_error_of(error))
 
 
 def _headers_of(response: Any) -> dict[str, list[str]]:
@@ -681,16 +746,8 @@ def _replayed(
     recorded: dict[str, Any], request: Any, call: CallInfo | None, module: Any, sync: bool
 ) -> Any:
     """The httpx response (or error) a recording stands for."""
-    address = call.address if call is not None else "(unattributed)"
-    if recorded.get("cancelled"):
-        raise BranchCancelled(
-            f"call {address} was not made: a sibling branch had failed when it was recorded",
-            recorded=True,
-        )
     status = int(recorded["status"]["code"])
     error: dict[str, Any] | None = recorded.get("error")
-    if error is not None and not status:
-        _raise_recorded(error, request, module)
     if call is not None:
         call.status = status
     headers = [

@@ -47,7 +47,7 @@ class Replayer(Protocol):
 
     def will_replay(self, call: CallInfo) -> bool: ...
 
-    def record_cancelled(self, call: CallInfo, request: Any) -> None: ...
+    def record_cancelled(self, call: CallInfo) -> None: ...
 
 
 @dataclass(eq=False)
@@ -245,7 +245,7 @@ class _Call:
         self.replaying = replayer is not None and replayer.will_replay(self.info)
         if not self.replaying and state.cancelled(site.branch.path):
             if replayer is not None:
-                replayer.record_cancelled(self.info, request)
+                replayer.record_cancelled(self.info)
             if self.info.slot is not None:
                 # A retry refused: the refusal is what the cassette keeps for this call, so
                 # the report keeps no record of it either, as when it is replayed.

@@ -151,7 +151,7 @@ def test_worst_case_reads_the_output_limit_and_choices() -> None:
     body = json.dumps({"model": "m", "max_tokens": 300, "messages": []}).encode()
     usage = worst_case_usage(body)
     assert (usage.model, usage.output_tokens) == ("m", 300)
-    assert usage.input_tokens == math.ceil(len(body) / 4)
+    assert usage.input_tokens == len(body)
     chat = json.dumps({"model": "m", "max_completion_tokens": 50, "n": 3}).encode()
     assert worst_case_usage(chat).output_tokens == 150
     assert worst_case_usage(b'{"model": "m"}').output_tokens == 4096

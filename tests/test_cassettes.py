@@ -264,10 +264,14 @@ def test_shape(agent, outputs):
     agent.run(SYNC, Q + " sk-ant-api03-abcdefghijklmnop")
 """
     )
-    result, _, _ = _run(pytester, monkeypatch, "once")
+    result, _, report = _run(pytester, monkeypatch, "once")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*refused to write cassette*shaped like a secret (sk-ant-api03*"])
     assert not list((pytester.path / "cassettes").rglob("*.json"))
+    # The item ran: it is in the report, marked.
+    [item] = json.loads(report)["items"]
+    assert item["cassette_error"].startswith("refused to write cassette")
+    assert [r["outcome"] for r in item["repetitions"]] in (["correct"], ["incorrect"])
 
 
 def test_replay_miss_fails_at_once_with_address_and_option(
@@ -509,3 +513,54 @@ def test_streams_pass_through_while_recording(
     [replayed] = json.loads(replay.read_text())["items"][0]["repetitions"][0]["calls"]
     assert replayed["duration"] == interaction["response"]["duration"]
     assert (replayed["input_tokens"], replayed["output_tokens"]) == (10, 2)
+
+
+def test_unanswered_calls_in_a_cassette_are_checked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(ROLES + "def test_one(agent, outputs):\n    agent.run(SYNC, Q)\n")
+    path = pytester.path / "cassettes" / "test_unanswered_calls_in_a_cassette_are_checked"
+    path.mkdir(parents=True)
+    broken = path / "test_one[single].json"
+    text = json.dumps(
+        {"version": 1, "interactions": [], "metadata": {"unanswered": {"r0/main/propose#0": 1}}}
+    )
+    broken.write_text(text)
+    result, _, _ = _run(pytester, monkeypatch, "once")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*cassette */test_one[[]single[]].json is malformed: metadata*"])
+    assert broken.read_text() == text
+
+
+def test_a_call_that_got_no_answer_is_replaced_when_it_is_recorded_again(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(
+        ROLES.replace("max_retries=2", "max_retries=0")
+        + """
+@pytest.mark.agentpatterns(repeat=2)
+def test_one(agent, outputs):
+    agent.run(SYNC, Q)
+"""
+    )
+    monkeypatch.setenv("SIM_URL", "http://127.0.0.1:9")  # nothing listens: no answer
+    result, _, _ = _run(pytester, monkeypatch, "once")
+    result.assert_outcomes(failed=1)
+    [path] = (pytester.path / "cassettes").rglob("*.json")
+    data = json.loads(path.read_text())
+    assert data["interactions"] == []
+    assert sorted(data["metadata"]["unanswered"]) == ["r0/main/propose#0", "r1/main/propose#0"]
+    assert data["metadata"]["unanswered"]["r0/main/propose#0"]["error"]["type"] == "ConnectError"
+    # Replayed, the same error, at once, with no server.
+    result, _, report = _run(pytester, monkeypatch, "none", seed=1)
+    result.assert_outcomes(failed=1)
+    calls = [c for r in json.loads(report)["items"][0]["repetitions"] for c in r["calls"]]
+    assert [(c["status"], c["cost"], c["error"].split(":")[0]) for c in calls] == [
+        (None, 0.0, "ConnectError")
+    ] * 2
+    # Recorded again against a server that answers: the answers replace the failures.
+    monkeypatch.setenv("SIM_URL", sim_env.base_url)
+    _run(pytester, monkeypatch, "all", seed=2)[0].assert_outcomes(passed=1)
+    data = json.loads(path.read_text())
+    assert "unanswered" not in data["metadata"]
+    assert len(data["interactions"]) == 2

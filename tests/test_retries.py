@@ -98,12 +98,15 @@ def _repetitions(report: dict) -> dict[tuple[str, int], tuple]:  # type: ignore[
 
 
 def _addresses(root: Path) -> list[str]:
-    """Every recording's cassette and address."""
-    return [
-        f"{path.name} {i['request']['headers']['x-agentpatterns-address'][0]}"
-        for path in sorted(root.rglob("*.json"))
-        for i in json.loads(path.read_text())["interactions"]
-    ]
+    """Every recorded call's cassette and address: answered, or kept as unanswered."""
+    found = []
+    for path in sorted(root.rglob("*.json")):
+        cassette = json.loads(path.read_text())
+        for i in cassette["interactions"]:
+            found.append(f"{path.name} {i['request']['headers']['x-agentpatterns-address'][0]}")
+        for address in cassette.get("metadata", {}).get("unanswered", {}):
+            found.append(f"{path.name} {address}")
+    return found
 
 
 def test_recordings_through_resets_and_cut_streams_replay_every_repetition(
@@ -154,8 +157,10 @@ def test_a_retried_call_keeps_its_address_and_only_the_answer_is_kept(
     result.assert_outcomes(passed=4)
     assert waits == []
     [cassette] = (pytester.path / "cassettes").rglob("test_api[[]a-*.json")
-    interactions = json.loads(cassette.read_text())["interactions"]
+    recorded_cassette = json.loads(cassette.read_text())
+    interactions = recorded_cassette["interactions"]
     assert [i["response"]["status"]["code"] for i in interactions] == [200, 200, 200]
+    assert "unanswered" not in recorded_cassette["metadata"]
     assert _repetitions(replayed) == _repetitions(recorded)
     for item in recorded["items"]:
         calls = [c for r in item["repetitions"] for c in r["calls"]]
@@ -195,3 +200,48 @@ def test_failed_calls_are_free_and_replay_as_recorded_without_sdk_retries(
             assert [w for w in waits if w >= 1] == []
             reports.add(json.dumps(replayed, sort_keys=True))
     assert len(reports) == 1
+
+
+IDEMPOTENT = """
+import httpx2, pytest
+from pytest_agentpatterns import Task
+
+SEEN = []
+
+def handler(request):
+    SEEN.append(request.headers.get("idempotency-key"))
+    status = 503 if len(SEEN) % 2 else 200
+    return httpx2.Response(status, json={"ok": status == 200})
+
+def propose(key):
+    # A retry loop of the caller's own: a repeated Idempotency-Key marks the same call.
+    headers = {"Idempotency-Key": key} if key else {}
+    with httpx2.Client(transport=httpx2.MockTransport(handler)) as client:
+        for _ in range(3):
+            response = client.post("http://svc.invalid/v1/thing", json={}, headers=headers)
+            if response.status_code < 500:
+                return response.json()["ok"]
+
+@pytest.mark.parametrize("key", ["k-1", ""])
+def test_own_retries(agent, key):
+    assert agent.run(Task(name="t", propose=propose), key) is True
+"""
+
+
+def test_a_repeated_idempotency_key_marks_a_retry(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(IDEMPOTENT)
+    report = pytester.path / "r.json"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--patterns-record=once", f"--patterns-json={report}"
+    )
+    result.assert_outcomes(passed=2)
+    calls = {
+        i["case"]: [(c["address"], c["status"]) for c in i["repetitions"][0]["calls"]]
+        for i in json.loads(report.read_text())["items"]
+    }
+    # With the key: one logical call, answered by its second attempt.
+    assert calls["k-1"] == [("r0/main/propose#0", 200)]
+    # Without it, each attempt is a call of its own, kept as it happened.
+    assert calls[""] == [("r0/main/propose#0", 503), ("r0/main/propose#1", 200)]
+    result = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none")
+    result.assert_outcomes(passed=2)
