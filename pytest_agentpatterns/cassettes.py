@@ -462,6 +462,10 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                     del table[address]
                     self._fresh.discard(address)
 
+    def replays(self, repetition: int) -> bool:
+        """Whether ``repetition`` only replays what this cassette recorded of it."""
+        return self.write_protected and f"r{repetition}" in self._metadata.get("overhead", {})
+
     def overhead(self, repetition: int) -> float:
         """Seconds the recorded run spent outside calls in ``repetition`` (0 if unknown)."""
         return float(self._metadata.get("overhead", {}).get(f"r{repetition}", 0.0))

@@ -154,13 +154,13 @@ def _latency(state: RepetitionState, bound: int | None) -> float:
     """Wall clock when live; when replayed, the recorded calls composed on the virtual clock.
 
     What a live run spent outside calls (threads, parsing) is kept with the cassette and
-    added back on replay, so replayed latency matches the recorded run's. A repetition of a
-    replay-only item is replayed even when it made no call (every call was refused as
+    added back on replay, so replayed latency matches the recorded run's. A repetition that
+    replays a recording is replayed even when it made no call (every call was refused as
     recorded).
     """
     virtual = virtual_latency(state.root, bound)
     replayer = state.replayer
-    if state.replayed or (replayer is not None and replayer.write_protected):
+    if state.replayed or (replayer is not None and replayer.replays(state.index)):
         return virtual + (replayer.overhead(state.index) if replayer is not None else 0.0)
     if replayer is not None:
         replayer.remember_overhead(state.index, max(0.0, state.wall - virtual))

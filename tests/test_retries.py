@@ -190,9 +190,9 @@ def test_failed_calls_are_free_and_replay_as_recorded_without_sdk_retries(
             assert call["model"] == "sim-fast"
         [row] = recorded["summary"]
         assert row["cost_per_run"] is not None and row["tokens_per_run"] is not None
-        monkeypatch.setenv("RETRIES", "3")
         reports = set()
-        for run in range(2):
+        for run, retries in enumerate(("3", "0", "3", "0")):
+            monkeypatch.setenv("RETRIES", retries)
             _, replayed, waits = _run(pytester, monkeypatch, f"replay{run}", "none", sim.base_url)
             # The SDK retries 429 and 500 when it may: a replayed error says not to (the
             # recording kept the last attempt), so nothing is retried and nothing waits.
