@@ -78,7 +78,7 @@ class RepetitionState:
     def __init__(self, index: int) -> None:
         self.index = index
         self.root = Branch(())
-        self.calls: list[CallRecord] = []
+        self._calls: dict[Address, CallRecord] = {}
         self.score: float | None = None
         self.verified: bool | None = None
         self.wall: float = 0.0
@@ -96,17 +96,23 @@ class RepetitionState:
         self._threads: list[Future[Any]] = []
         self._lock = threading.Lock()
 
+    @property
+    def calls(self) -> list[CallRecord]:
+        """The calls made so far, one record per logical call."""
+        with self._lock:
+            return list(self._calls.values())
+
     def add_call(self, record: CallRecord) -> None:
         """Keep a call's record; a retried call's record replaces its earlier attempt's."""
         with self._lock:
-            self.calls = [c for c in self.calls if c.address != record.address]
-            self.calls.append(record)
+            self._calls.pop(record.address, None)
+            self._calls[record.address] = record
             self.replayed = self.replayed or record.replayed
 
     def drop_call(self, address: Address) -> None:
         """Forget the record of a call whose retry was refused (see ``BranchCancelled``)."""
         with self._lock:
-            self.calls = [c for c in self.calls if c.address != address]
+            self._calls.pop(address, None)
 
     def stop(self, message: str) -> None:
         """A live call was refused by the budget: the item stops after this repetition."""
