@@ -91,7 +91,7 @@ class RepetitionState:
         self.open_calls: dict[Any, list[Any]] = {}
         self.stopped: str | None = None
         self.refused = 0
-        self.sealed = False
+        self.closing = False
         self._cancelled: set[tuple[str, ...]] = set()
         self._threads: list[Future[Any]] = []
         self._lock = threading.Lock()
@@ -144,15 +144,14 @@ class RepetitionState:
         cassette stays open until they are done, and whatever they still try to send is
         refused, never sent.
         """
-        self.cancel([()])
+        with self._lock:
+            self.closing = True
         while True:
             with self._lock:
                 running = [f for f in self._threads if not f.done()]
             if not running:
                 break
             wait(running)
-        with self._lock:
-            self.sealed = True
 
     def fail(self, message: str) -> None:
         """Remember a problem that must fail the item whatever the test body does."""

@@ -123,9 +123,10 @@ class Meter:
         state.stop(message)
         return BudgetExceeded(message)
 
-    def admit(self, state: RepetitionState, info: CallInfo, request: Any) -> None:
+    def admit(self, state: RepetitionState, info: CallInfo, request: Any, path: Any) -> None:
         """Reserve the call's worst case, waiting for calls in flight; raise
-        :class:`BudgetExceeded` when the budget or the call cap is spent."""
+        :class:`BudgetExceeded` when the budget or the call cap is spent, and
+        :class:`BranchCancelled` when the branch at ``path`` is cancelled meanwhile."""
         if not self._limited():
             return
         amount = self._worst(request)
@@ -139,10 +140,11 @@ class Meter:
                 raise self._refused(state, info, verdict)
             if time.monotonic() > deadline:
                 raise self._refused(state, info, self._stalled())
+            _check_cancelled(state, info, path)
             with self.ledger.changed:
                 self.ledger.changed.wait(0.02)
 
-    async def aadmit(self, state: RepetitionState, info: CallInfo, request: Any) -> None:
+    async def aadmit(self, state: RepetitionState, info: CallInfo, request: Any, path: Any) -> None:
         """Like :meth:`admit`, waiting without blocking the event loop."""
         if not self._limited():
             return
@@ -157,6 +159,7 @@ class Meter:
                 raise self._refused(state, info, verdict)
             if time.monotonic() > deadline:
                 raise self._refused(state, info, self._stalled())
+            _check_cancelled(state, info, path)
             await asyncio.sleep(0.02)
 
     def _stalled(self) -> str:
@@ -174,6 +177,20 @@ class Meter:
             estimated = self.estimate(usage) if usage is not None and self.estimate else None
             cost = reserved if estimated is None else estimated
         self.ledger.settle(reserved, cost)
+
+
+def _too_late(state: RepetitionState) -> CallRefused:
+    return CallRefused(
+        f"a call from repetition {state.index} after it had finished was refused: start "
+        "threads from role functions, not around them, so the repetition waits for them"
+    )
+
+
+def _check_cancelled(state: RepetitionState, info: CallInfo, path: Any) -> None:
+    if state.closing:
+        raise _too_late(state)
+    if state.cancelled(path):
+        raise BranchCancelled(f"call {info.address} was not made: a sibling branch had failed")
 
 
 def _body(request: Any) -> bytes | None:
@@ -230,12 +247,8 @@ class _Call:
 
     def __init__(self, site: CallSite, meter: Meter, request: Any) -> None:
         state = site.state
-        if state.sealed:
-            raise CallRefused(
-                f"a call from repetition {state.index} after it had finished was refused: "
-                "start threads from role functions, not around them, so the repetition "
-                "waits for them"
-            )
+        if state.closing:
+            raise _too_late(state)
         self.site = site
         self.meter = meter
         self.request = request
@@ -244,25 +257,28 @@ class _Call:
         replayer: Replayer | None = state.replayer
         self.replaying = replayer is not None and replayer.will_replay(self.info)
         if not self.replaying and state.cancelled(site.branch.path):
-            if replayer is not None:
-                replayer.record_cancelled(self.info)
-            if self.info.slot is not None:
-                # A retry refused: the refusal is what the cassette keeps for this call, so
-                # the report keeps no record of it either, as when it is replayed.
-                state.drop_call(self.info.address)
-                site.job.durations[self.info.slot] = 0.0
-            raise BranchCancelled(
-                f"call {self.info.address} was not made: a sibling branch had failed"
-            )
+            raise self._cancelled()
+
+    def _cancelled(self) -> BranchCancelled:
+        """Refuse this call: a sibling branch failed. The cassette keeps the refusal."""
+        state, info = self.site.state, self.info
+        if state.replayer is not None:
+            state.replayer.record_cancelled(info)
+        if info.slot is not None:
+            # A retry refused: the refusal is what the cassette keeps for this call, so the
+            # report keeps no record of it either, as when it is replayed.
+            state.drop_call(info.address)
+            self.site.job.durations[info.slot] = 0.0
+        return BranchCancelled(f"call {info.address} was not made: a sibling branch had failed")
 
     def begin(self) -> contextvars.Token[CallInfo | None]:
         if not self.replaying:
-            self.meter.admit(self.site.state, self.info, self.request)
+            self.meter.admit(self.site.state, self.info, self.request, self.site.branch.path)
         return self._sending()
 
     async def abegin(self) -> contextvars.Token[CallInfo | None]:
         if not self.replaying:
-            await self.meter.aadmit(self.site.state, self.info, self.request)
+            await self.meter.aadmit(self.site.state, self.info, self.request, self.site.branch.path)
         return self._sending()
 
     def _sending(self) -> contextvars.Token[CallInfo | None]:

@@ -564,3 +564,53 @@ def test_one(agent, outputs):
     data = json.loads(path.read_text())
     assert "unanswered" not in data["metadata"]
     assert len(data["interactions"]) == 2
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["dropped", "kept-open"])
+def test_a_stream_left_before_its_end_is_recorded_and_replays(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sim_env: Simulator, keep: bool
+) -> None:
+    monkeypatch.setenv("KEEP", "1" if keep else "")
+    pytester.makepyfile(
+        ROLES
+        + """
+KEPT = []
+
+def first_words(q):
+    # Reads the first text event and walks away without closing the stream: dropped (the
+    # SDK closes the response when its iterator goes), or kept open to the end of the run.
+    stream = CLIENT.messages.create(model="sim-fast", max_tokens=20, stream=True,
+                                    messages=[{"role": "user", "content": q}])
+    if os.environ["KEEP"]:
+        KEPT.append(stream)
+    for event in stream:
+        if event.type == "content_block_delta":
+            return event.delta.text
+
+@pytest.mark.agentpatterns(repeat=2)
+def test_abandon(agent, outputs):
+    outputs[str(agent.repetition)] = agent.run(Task(name="t", propose=first_words), Q)
+"""
+    )
+    result, recorded, live = _run(pytester, monkeypatch, "once")
+    result.assert_outcomes(passed=1)
+    [path] = (pytester.path / "cassettes").rglob("*.json")
+    interactions = json.loads(path.read_text())["interactions"]
+    assert [i["request"]["headers"][cassettes.ADDRESS_HEADER][0] for i in interactions] == [
+        "r0/main/propose#0",
+        "r1/main/propose#0",
+    ]
+    monkeypatch.setenv("SIM_URL", "http://127.0.0.1:9")
+    result, replayed, replay = _run(pytester, monkeypatch, "none", seed=1)
+    result.assert_outcomes(passed=1)
+    assert replayed == recorded
+
+    def calls(report: str) -> list[tuple[str, str | None, int | None]]:
+        reps = json.loads(report)["items"][0]["repetitions"]
+        return [(c["address"], c["error"], c["output_tokens"]) for r in reps for c in r["calls"]]
+
+    # What the caller read, and the usage it carried, is the same recorded or replayed.
+    assert calls(replay) == calls(live)
+    if keep:
+        # Never read to its end nor closed: the usage is unknown.
+        assert {error for _, error, _ in calls(live)} == {"stream not read to its end"}
