@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import copy
+import hashlib
 import importlib
 import json
 import re
@@ -46,8 +47,8 @@ T = TypeVar("T")
 ADDRESS_HEADER = "x-agentpatterns-address"
 UNANSWERED = "unanswered"
 """The cassette metadata key for calls that got no answer: ``{address: {"error": {"type",
-"message"}} or {"cancelled": true}, "duration"}``. They are not HTTP interactions, so they
-are kept beside them and the interactions stay what vcrpy reads."""
+"message"}, "request": fingerprint} or {"cancelled": true}, "duration"}``. They are not HTTP
+interactions, so they are kept beside them and the interactions stay what vcrpy reads."""
 NO_INTERACTION = -1
 REDACTED = "<redacted>"
 
@@ -364,13 +365,23 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         table = self._metadata.get(UNANSWERED)
         return table if isinstance(table, dict) else {}
 
-    def _unanswered_for(self, call: CallInfo | None) -> dict[str, Any] | None:
-        """The recorded outcome of a call that got no answer, if ``call`` replays one."""
+    def _unanswered_for(
+        self, call: CallInfo | None, key: Key | None = None
+    ) -> dict[str, Any] | None:
+        """The recorded outcome of a call that got no answer, if ``call`` replays one (and,
+        given its request's ``key``, the request is the one recorded)."""
         if call is None or self.record_mode == RecordMode.ALL or not self.rewound:
             return None
         if any(index == NO_INTERACTION for _, index in call.recorded):
             return None  # this call's own outcome, recorded now: a retry goes live
-        return self._unanswered().get(str(call.address))
+        entry = self._unanswered().get(str(call.address))
+        if (
+            entry is None
+            or key is None
+            or entry.get("request", _fingerprint(key)) == (_fingerprint(key))
+        ):
+            return entry
+        return None
 
     def _drop(self, index: int) -> None:
         """Forget a recording made this run (a failed attempt that was retried)."""
@@ -484,15 +495,14 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         body = b"".join(request.stream)
         request.stream = module.ByteStream(body)
         call = current_call()
-        self._replay_unanswered(call, request, module)
         stored = self._vcr_request(request, body, call)
+        self._replay_unanswered(call, stored, request, module)
         if self.can_play_response_for(stored):
             return _replayed(self.play_response(stored), request, call, module, sync=True)
         try:
             response = send(request)
         except Exception as exc:
-            if call is not None:
-                self._record_unanswered(call, {"error": _error_of(exc)})
+            self._failed(call, stored, exc)
             raise
         return self._recording(response, stored, call, module, sync=True)
 
@@ -501,22 +511,29 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         body = b"".join([part async for part in request.stream])
         request.stream = module.ByteStream(body)
         call = current_call()
-        self._replay_unanswered(call, request, module)
         stored = self._vcr_request(request, body, call)
+        self._replay_unanswered(call, stored, request, module)
         if self.can_play_response_for(stored):
             return _replayed(self.play_response(stored), request, call, module, sync=False)
         try:
             response = await send(request)
         except Exception as exc:
-            if call is not None:
-                self._record_unanswered(call, {"error": _error_of(exc)})
+            self._failed(call, stored, exc)
             raise
         return self._recording(response, stored, call, module, sync=False)
 
-    def _replay_unanswered(self, call: CallInfo | None, request: Any, module: Any) -> None:
+    def _failed(self, call: CallInfo | None, stored: Request, error: Exception) -> None:
+        """Keep a call that failed before any response (with its request's fingerprint)."""
+        if call is not None:
+            entry = {"error": _error_of(error), "request": _fingerprint(self._lookup_key(stored))}
+            self._record_unanswered(call, entry)
+
+    def _replay_unanswered(
+        self, call: CallInfo | None, stored: Request, request: Any, module: Any
+    ) -> None:
         """Raise what a call that got no answer raised when it was recorded."""
         with self._lock:
-            entry = self._unanswered_for(call)
+            entry = self._unanswered_for(call, self._lookup_key(stored))
         if entry is None or call is None:
             return
         call.replayed_duration = float(entry.get("duration", 0.0))
@@ -627,6 +644,11 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         raise ReplayMiss(message)
 
     def _nearest(self, key: Key) -> str:
+        if key.address in self._unanswered():
+            return (
+                "The request changed since it was recorded (it got no answer then; the "
+                "cassette keeps no copy of it to compare)."
+            )
         same_address = self._by_address.get(key.address, [])
         if same_address:
             stored = _key(self.data[same_address[0]][0])
@@ -716,6 +738,12 @@ class _Holder:
     """Lets the transport stubs, built before vcrpy creates the cassette, reach it."""
 
     cassette: PatternCassette | None = None
+
+
+def _fingerprint(key: Key) -> str:
+    """A digest of a canonical request, so a recording keeps no second copy of the prompt."""
+    text = json.dumps([key.method, key.uri, key.body], ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
 def _error_of(error: BaseException) -> dict[str, str]:

@@ -540,7 +540,7 @@ def test_a_call_that_got_no_answer_is_replaced_when_it_is_recorded_again(
         + """
 @pytest.mark.agentpatterns(repeat=2)
 def test_one(agent, outputs):
-    agent.run(SYNC, Q)
+    agent.run(SYNC, os.environ.get("QUESTION", Q))
 """
     )
     monkeypatch.setenv("SIM_URL", "http://127.0.0.1:9")  # nothing listens: no answer
@@ -558,6 +558,12 @@ def test_one(agent, outputs):
     assert [(c["status"], c["cost"], c["error"].split(":")[0]) for c in calls] == [
         (None, 0.0, "ConnectError")
     ] * 2
+    # A changed request does not replay a failure recorded for another one.
+    monkeypatch.setenv("QUESTION", "Another question?")
+    result = _run(pytester, monkeypatch, "none", seed=3)[0]
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*The request changed since it was recorded (it got no answer*"])
+    monkeypatch.delenv("QUESTION")
     # Recorded again against a server that answers: the answers replace the failures.
     monkeypatch.setenv("SIM_URL", sim_env.base_url)
     _run(pytester, monkeypatch, "all", seed=2)[0].assert_outcomes(passed=1)
