@@ -196,6 +196,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="stop making live calls once this much was spent. Default: %(default)r",
     )
     group.addoption(
+        "--patterns-max-calls",
+        dest="agentpatterns_max_calls",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="stop making live calls once N were made (one cap for the whole run, "
+        "priced or not). Default: %(default)r",
+    )
+    group.addoption(
         "--patterns-trace",
         dest="agentpatterns_trace",
         default=None,
@@ -290,6 +299,9 @@ def add_options(parser: pytest.Parser) -> None:
         "agentpatterns_budget", "live-spend budget in USD (as --patterns-budget)", default=""
     )
     parser.addini(
+        "agentpatterns_max_calls", "cap on live calls (as --patterns-max-calls)", default=""
+    )
+    parser.addini(
         "agentpatterns_prices",
         "price overrides, one per line: MODEL = input:USD output:USD [cache_write:USD] "
         "[cache_read:USD] (USD per million tokens)",
@@ -328,6 +340,7 @@ class Settings:
     ledger: Path | None = None
     fail_on_inconclusive: bool = False
     scrub: ScrubRules = field(default_factory=ScrubRules)
+    max_calls: int | None = None
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -374,7 +387,7 @@ def load_settings(config: pytest.Config, registry: Registry) -> Settings:
         settings = replace(
             settings, seed=shared["seed"], record_mode=shared["record_mode"], ledger=ledger
         )
-    elif settings.budget is not None:
+    elif settings.budget is not None or settings.max_calls is not None:
         fd, name = tempfile.mkstemp(prefix="agentpatterns-budget-", suffix=".txt")
         os.close(fd)
         settings = replace(settings, ledger=Path(name))
@@ -404,6 +417,7 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
             or str(config.getini("agentpatterns_cassette_dir")).strip(),
         ),
         budget=_option_or_ini(config, "agentpatterns_budget", non_negative_float),
+        max_calls=_option_or_ini(config, "agentpatterns_max_calls", positive_int),
         trace_path=Path(trace) if (trace := config.getoption("agentpatterns_trace")) else None,
         alpha=config.getoption("agentpatterns_alpha") or 0.05,
         markdown_path=_opt_path(config.getoption("agentpatterns_markdown")),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -102,8 +103,13 @@ def _meter(config: pytest.Config) -> transport.Meter:
     config.hook.pytest_agentpatterns_prices(prices=overrides)
     prices = load_default_prices().with_overrides(overrides)
     settings = config.stash[SETTINGS]
+
     return transport.Meter(
-        cost_of=prices.cost, budget=settings.budget, ledger=Ledger(settings.ledger)
+        cost_of=prices.cost,
+        budget=settings.budget,
+        ledger=Ledger(settings.ledger),
+        max_calls=settings.max_calls,
+        estimate=prices.dearest,
     )
 
 
@@ -269,7 +275,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
     problem: str | None = None
     try:
-        outcome = run_in_cassette(
+        outcome, not_saved = run_in_cassette(
             path,
             settings.record_mode,
             meter,
@@ -280,6 +286,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         problem = str(exc)
     if problem is not None:
         pytest.fail(problem, pytrace=False)
+    if not_saved is not None:
+        result = replace(outcome.result, cassette_error=str(not_saved))
+        pyfuncitem.user_properties.append((PROPERTY, result.to_dict()))
+        pytest.fail(str(not_saved), pytrace=False)
     pyfuncitem.user_properties.append((PROPERTY, outcome.result.to_dict()))
     if outcome.result.skipped is not None:
         pytest.skip(outcome.result.skipped)

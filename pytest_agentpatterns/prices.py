@@ -345,6 +345,10 @@ def _candidates(model: str) -> Iterator[str]:
         yield stripped
 
 
+REFERENCE_MODELS = ("claude-opus-5", "claude-sonnet-5", "gpt-5.2")
+"""Current flagship models whose prices bound an unpriced model's budget estimate."""
+
+
 class Prices:
     """The prices of a run: overrides by model name over genai-prices; immutable.
 
@@ -424,6 +428,16 @@ class Prices:
         if name is not None:
             return self._overrides[name].cost(usage)
         return _library_cost(usage, call_time(when) or self.clock())
+
+    def dearest(self, usage: Usage) -> float | None:
+        """What ``usage`` would cost at the dearest price known: the overrides' and those of
+        `REFERENCE_MODELS`. The budget charges an unpriced model's calls at it, so they count
+        against ``--patterns-budget`` rather than run free."""
+        costs = [
+            self.cost(replace(usage, model=name)) for name in (*self._overrides, *REFERENCE_MODELS)
+        ]
+        known = [c for c in costs if c is not None]
+        return max(known) if known else None
 
     def __contains__(self, model: object) -> bool:
         return isinstance(model, str) and self.lookup(model) is not None

@@ -296,7 +296,7 @@ def test_capital(agent):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*--patterns-budget: $0.00* of $1e-07 already spent on live calls; call r1/main/propose#0 was not made*"
+            "[[]single[]] budget $1e-07 spent: 1 call not made; 2 repetitions not counted (from r1 on)"
         ]
     )
 

@@ -135,7 +135,9 @@ def test_one_call(agent, case):
     # One shared budget: 5 calls reach it, and each of the 2 workers may have one call in
     # flight when it is reached. Per-worker budgets would allow 5 calls on each worker.
     assert 5 <= made <= 6
-    result.stdout.fnmatch_lines(["*--patterns-budget: $*already spent on live calls*"])
+    result.stdout.fnmatch_lines(
+        ["[[]single[]] budget $* spent: 1 call not made; 1 repetition not*"]
+    )
 
 
 def test_max_concurrency_is_per_item_under_xdist(pytester: pytest.Pytester) -> None:
