@@ -52,7 +52,10 @@ def _fail(path: str, expected: str, value: Any) -> SchemaError:
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    """``path.key``; a key that is not a plain name is quoted (JSON), so the path stays one
+    readable line whatever the file holds."""
+    shown = key if key.isidentifier() else json.dumps(key)
+    return f"{path}.{shown}" if path else shown
 
 
 def string(value: Any, path: str) -> str:
