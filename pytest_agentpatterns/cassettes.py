@@ -3,23 +3,27 @@
 Stock vcrpy hands out recorded responses in the order requests arrive, scans every
 interaction per request, keeps no timing, reads a whole response before the caller sees
 any of it, and saves what it is given. Here a vcrpy ``Cassette`` subclass indexes
-interactions by (call address, canonical request), so the same logical call always gets
-the same response in constant time; each response keeps its measured ``duration``; the
-httpx transports are recorded by stubs of our own (vcrpy's ``custom_patches``) that pass a
+interactions by call address, so the same logical call always gets the same response in
+constant time; each response keeps its measured ``duration``; the httpx transports are
+recorded by stubs of our own (installed once with :func:`.transport.install`) that pass a
 stream through as it arrives; a retried call keeps only the attempt that answered; a call
 that failed without an answer, or was refused because a sibling branch failed, is kept as
 such and replays the same way; requests and responses are scrubbed before anything is
 written, writes are atomic, and a file that still holds a key shape is refused.
+
+Opening a cassette is cheap whatever its size: the file is parsed once, its shape checked,
+and only the call addresses indexed; vcrpy's request and response objects are built for
+the recordings a run actually replays. vcrpy's patches for the other HTTP libraries are
+built once per process and switched on for each item.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import copy
 import hashlib
-import importlib
 import json
+import math
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,11 +35,13 @@ from urllib.parse import urlsplit
 from vcr.cassette import Cassette
 from vcr.errors import UnhandledHTTPRequestError
 from vcr.filters import decode_response
+from vcr.patch import CassettePatcherBuilder
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.record_mode import RecordMode
 from vcr.request import Request
-from vcr.serialize import deserialize, serialize
+from vcr.serialize import serialize
 
+from . import transport
 from .atomic import write_atomic
 from .execution import BranchCancelled, current_site
 from .network import blocked
@@ -145,18 +151,64 @@ class Key:
     body: str
 
 
+class Probe:
+    """A request as a recording is matched against it: its :class:`Key`, with the body kept
+    as sent and put in canonical form only when two bodies differ byte for byte (equal
+    bytes have equal canonical forms, so most lookups never parse a body)."""
+
+    __slots__ = ("_canonical", "address", "body", "method", "uri")
+
+    def __init__(self, address: str, method: str, uri: str, body: bytes | str | None) -> None:
+        self.address = address
+        self.method = method
+        self.uri = uri
+        self.body = body
+        self._canonical: str | None = None
+
+    @classmethod
+    def of(cls, request: Request) -> Probe:
+        """The probe of a (filtered) vcrpy request."""
+        return cls(
+            request.headers.get(ADDRESS_HEADER, ""),
+            request.method.upper(),
+            _path_and_query(request.uri),
+            request.body_bytes if hasattr(request, "body_bytes") else request.body,
+        )
+
+    @property
+    def canonical(self) -> str:
+        if self._canonical is None:
+            self._canonical = canonical_body(self.body)
+        return self._canonical
+
+    def key(self) -> Key:
+        return Key(self.address, self.method, self.uri, self.canonical)
+
+    def matches(self, other: Probe) -> bool:
+        """Whether the two keys are equal."""
+        return (
+            self.address == other.address
+            and self.method == other.method
+            and self.uri == other.uri
+            and (_same_bytes(self.body, other.body) or self.canonical == other.canonical)
+        )
+
+
+def _same_bytes(a: bytes | str | None, b: bytes | str | None) -> bool:
+    if isinstance(a, str):
+        a = a.encode("utf-8", "surrogateescape")
+    if isinstance(b, str):
+        b = b.encode("utf-8", "surrogateescape")
+    return a == b
+
+
 def _path_and_query(uri: str) -> str:
     parts = urlsplit(uri)
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _key(request: Request) -> Key:
-    return Key(
-        request.headers.get(ADDRESS_HEADER, ""),
-        request.method.upper(),
-        _path_and_query(request.uri),
-        canonical_body(request.body_bytes if hasattr(request, "body_bytes") else request.body),
-    )
+    return Probe.of(request).key()
 
 
 def _diff(a: Any, b: Any, path: str = "body") -> Iterator[str]:
@@ -191,42 +243,158 @@ def _address_order(text: str) -> tuple[Any, ...]:
         return (1, text)
 
 
-class _Checked:
-    """A serializer whose documents are checked to have a cassette's shape before vcrpy
-    reads them, so a wrong field is named rather than failing a replay deep in an SDK."""
+_ADDRESS = re.compile(r"r(?:0|[1-9][0-9]*)/[^/]+/[^#]*#(?:0|[1-9][0-9]*)")
+"""Addresses in their one written form: any text it matches is an exact call address."""
 
-    def __init__(self, serializer: Any) -> None:
-        self.serializer = serializer
 
-    def deserialize(self, text: str) -> Any:
-        return check_cassette(self.serializer.deserialize(text))
+class _Shape:
+    """A quick pass over a parsed cassette that accepts only what ``check_cassette`` accepts.
+
+    It builds no paths and no copies, so checking 10,000 interactions costs a fraction of
+    parsing them. Whatever it is not sure of (a wrong field, an unusual value) goes to
+    ``check_cassette``, which names the field; so the check is exactly as strict as before.
+    """
+
+    def __init__(self) -> None:
+        self.uris: set[str] = set()
+
+    def cassette(self, data: Any) -> bool:
+        if not isinstance(data, dict):
+            return False
+        version = data.get("version")
+        if type(version) is not int or version != 1:
+            return False
+        interactions = data.get("interactions")
+        if not isinstance(interactions, list):
+            return False
+        if "metadata" in data and not self.metadata(data["metadata"]):
+            return False
+        request, response = self.request, self.response
+        for interaction in interactions:
+            if not (
+                type(interaction) is dict
+                and request(interaction.get("request"))
+                and response(interaction.get("response"))
+            ):
+                return False
+        return True
+
+    @staticmethod
+    def metadata(metadata: Any) -> bool:
+        if not isinstance(metadata, dict):
+            return False
+        overhead = metadata.get("overhead", {})
+        return isinstance(overhead, dict) and all(_finite(v) for v in overhead.values())
+
+    def request(self, request: Any) -> bool:
+        if type(request) is not dict or len(request) != 4:
+            return False
+        method, uri = request.get("method"), request.get("uri")
+        body, headers = request.get("body", 0), request.get("headers")
+        if type(method) is not str or type(headers) is not dict:
+            return False
+        if body is not None and type(body) is not str:
+            return False
+        if type(uri) is not str or not self.uri(uri):
+            return False
+        for name, value in headers.items():
+            if type(value) is list:
+                if not value or any(type(v) is not str for v in value):
+                    return False
+                first = value[0]
+            elif type(value) is str:
+                first = value
+            else:
+                return False
+            if name.lower() == ADDRESS_HEADER and _ADDRESS.fullmatch(first) is None:
+                return False
+        return True
+
+    def uri(self, uri: str) -> bool:
+        if uri in self.uris:
+            return True
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return False
+        self.uris.add(uri)
+        return True
+
+    @staticmethod
+    def response(response: Any) -> bool:
+        if type(response) is not dict:
+            return False
+        status, headers = response.get("status"), response.get("headers")
+        body = response.get("body")
+        if type(status) is not dict or type(headers) is not dict or type(body) is not dict:
+            return False
+        code, message = status.get("code"), status.get("message")
+        if type(code) is not int or not 100 <= code <= 599:
+            return False
+        if type(message) is not str or not message.isascii():
+            return False
+        if type(body.get("string")) is not str:
+            return False
+        for name, values in headers.items():
+            if type(name) is not str or not name.isascii() or type(values) is not list:
+                return False
+            for value in values:
+                if type(value) is not str or not value.isascii():
+                    return False
+        return "duration" not in response or _finite(response["duration"])
+
+
+def _finite(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value) and value >= 0
+
+
+def _checked(data: Any) -> Any:
+    """``data`` when it has a cassette's shape; SchemaError naming the first wrong field."""
+    if _Shape().cassette(data):
+        return data
+    return check_cassette(data)
 
 
 class Persister:
     """vcrpy persister: JSON, atomic writes, unreadable files are errors, no key shapes."""
 
+    ADVICE = (
+        "it was left untouched. Fix or delete it, or re-record it with --patterns-record=rewrite."
+    )
+
     @classmethod
-    def load_cassette(cls, cassette_path: str | Path, serializer: Any) -> Any:
+    def load_document(cls, cassette_path: str | Path, serializer: Any) -> dict[str, Any]:
+        """The cassette's JSON document, its shape checked; parsed once, nothing copied."""
         path = Path(cassette_path)
         if not path.exists():
             raise CassetteNotFoundError()
-        advice = (
-            "it was left untouched. Fix or delete it, or re-record it with "
-            "--patterns-record=rewrite."
-        )
         if not path.is_file():
-            raise CassetteError(f"cassette {path} is not a file; {advice}")
+            raise CassetteError(f"cassette {path} is not a file; {cls.ADVICE}")
         try:
-            data = path.read_text(encoding="utf-8")
+            data = path.read_bytes().decode("utf-8")
             if not data.strip():
                 raise ValueError("the file is empty")
-            return deserialize(data, _Checked(serializer))
+            document: dict[str, Any] = _checked(serializer.deserialize(data))
         except SchemaError as exc:
-            raise CassetteError(f"cassette {path} is malformed: {exc}; {advice}") from None
+            raise CassetteError(f"cassette {path} is malformed: {exc}; {cls.ADVICE}") from None
         except Exception as exc:
             raise CassetteError(
-                f"cassette {path} is unreadable ({type(exc).__name__}: {exc}); {advice}"
+                f"cassette {path} is unreadable ({type(exc).__name__}: {exc}); {cls.ADVICE}"
             ) from None
+        return document
+
+    @classmethod
+    def load_cassette(cls, cassette_path: str | Path, serializer: Any) -> Any:
+        """What vcrpy's persisters return: requests, responses (and metadata)."""
+        document = cls.load_document(cassette_path, serializer)
+        interactions = document["interactions"]
+        requests = [_request_of(i["request"]) for i in interactions]
+        responses = [_response_of(i["response"]) for i in interactions]
+        if document.get("metadata"):
+            return requests, responses, document["metadata"]
+        return requests, responses
 
     @staticmethod
     def save_cassette(cassette_path: str | Path, cassette_dict: Any, serializer: Any) -> None:
@@ -243,6 +411,83 @@ class Persister:
         write_atomic(path, text)
 
 
+def _request_of(raw: dict[str, Any]) -> Request:
+    """vcrpy's request for a loaded one (``Request._from_dict``)."""
+    return Request(raw["method"], raw["uri"], raw["body"], raw["headers"])
+
+
+def _response_of(raw: dict[str, Any]) -> dict[str, Any]:
+    """A loaded response as vcrpy hands it on: a copy whose body is bytes. The parsed
+    document is never changed, so the copy is shallow where nothing is mutated."""
+    response = dict(raw)
+    body = dict(raw["body"])
+    text = body.get("string")
+    if isinstance(text, str):
+        with contextlib.suppress(UnicodeEncodeError):
+            body["string"] = text.encode("utf-8")
+    response["body"] = body
+    response["status"] = dict(raw["status"])
+    response["headers"] = {name: list(values) for name, values in raw["headers"].items()}
+    return response
+
+
+def _raw_address(raw_request: dict[str, Any]) -> str:
+    for name, value in raw_request["headers"].items():
+        if name.lower() == ADDRESS_HEADER:
+            return value if isinstance(value, str) else str(value[0])
+    return ""
+
+
+class Interactions:
+    """The cassette's ``(request, response)`` pairs, vcrpy's ``Cassette.data``.
+
+    Pairs loaded from the file are built on first use from the parsed document (and passed
+    through the cassette's filters then, as vcrpy does on load), so a run pays only for the
+    recordings it replays. Indexing, slicing, iteration and ``append`` behave as on a list.
+    """
+
+    def __init__(
+        self,
+        raw: list[dict[str, Any]],
+        request: Callable[[dict[str, Any]], Request],
+        response: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        self._raw = raw
+        self._requests: list[Request | None] = [None] * len(raw)
+        self._responses: list[dict[str, Any] | None] = [None] * len(raw)
+        self._build_request = request
+        self._build_response = response
+
+    def request(self, index: int) -> Request:
+        request = self._requests[index]
+        if request is None:
+            request = self._requests[index] = self._build_request(self._raw[index]["request"])
+        return request
+
+    def response(self, index: int) -> dict[str, Any]:
+        response = self._responses[index]
+        if response is None:
+            response = self._responses[index] = self._build_response(self._raw[index]["response"])
+        return response
+
+    def append(self, pair: tuple[Request, dict[str, Any]]) -> None:
+        self._requests.append(pair[0])
+        self._responses.append(pair[1])
+
+    def __len__(self) -> int:
+        return len(self._requests)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]
+        return self.request(index), self.response(index)
+
+    def __iter__(self) -> Iterator[tuple[Request, dict[str, Any]]]:
+        for index in range(len(self)):
+            yield self[index]
+
+
 class PatternCassette(Cassette):  # type: ignore[misc]
     """A vcrpy cassette that replays by call address, in constant time, with durations."""
 
@@ -250,12 +495,11 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         self,
         *args: Any,
         rewrite: bool = False,
-        holder: _Holder | None = None,
         scrub: ScrubRules | None = None,
         **kwargs: Any,
     ) -> None:
-        self._index: dict[Key, list[int]] = {}
         self._by_address: dict[str, list[int]] = {}
+        self._probes: dict[int, Probe] = {}
         self._dropped: set[int] = set()
         self._played_by: dict[int, CallInfo] = {}
         self._cancellations: dict[int, list[str]] = {}
@@ -266,35 +510,54 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         self._lock = threading.RLock()
         self.save_error: CassetteError | None = None
         self.misses: list[str] = []
-        if holder is not None:
-            holder.cassette = self
         kwargs["before_record_request"] = self._filter_request
         kwargs["before_record_response"] = self._filter_response
         kwargs["before_save_interaction"] = self._scrub_interaction
         super().__init__(*args, **kwargs)
+        self.data = Interactions([], self._loaded_request, self._loaded_response)
 
     # Filters, applied before anything is matched or stored.
 
     def _filter_request(self, request: Request) -> Request:
-        scrubber = self._scrubber
-        headers = dict(request.headers.items())
-        scrubber.learn_request(request.uri, headers, request.body)
-        # Shallow: the headers and URI are replaced, not mutated; the body is immutable bytes.
-        filtered = copy.copy(request)
-        filtered.headers = scrubber.scrub_headers(
-            {name: value for name, value in headers.items() if name.lower() in KEPT_REQUEST_HEADERS}
-        )
-        filtered.uri = scrubber.scrub_url(request.uri)
-        body = request.body
-        if isinstance(body, bytes):
-            filtered.body = scrubber.scrub_body(body)
+        filtered = self._scrubbed_request(request)
         call = current_call()
         if call is not None and ADDRESS_HEADER not in filtered.headers:
             filtered.headers[ADDRESS_HEADER] = str(call.address)
         return filtered
 
+    def _scrubbed_request(self, request: Request) -> Request:
+        scrubber = self._scrubber
+        headers = dict(request.headers.items())
+        scrubber.learn_request(request.uri, headers, request.body)
+        # The headers and URI are replaced, not mutated; the body is immutable bytes.
+        filtered = Request(
+            request.method,
+            scrubber.scrub_url(request.uri),
+            request.body,
+            scrubber.scrub_headers(
+                {k: v for k, v in headers.items() if k.lower() in KEPT_REQUEST_HEADERS}
+            ),
+        )
+        body = request.body
+        if isinstance(body, bytes):
+            filtered.body = scrubber.scrub_body(body)
+        return filtered
+
+    def _loaded_request(self, raw: dict[str, Any]) -> Request:
+        # As vcrpy loads it: through the request filter (learning included), never given the
+        # address of the call under way when it happens to be built.
+        return self._scrubbed_request(_request_of(raw))
+
+    def _loaded_response(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return self._filter_response(_response_of(raw))
+
     def _filter_response(self, response: dict[str, Any]) -> dict[str, Any]:
-        response = decode_response(response)
+        if any(str(name).lower() == "content-encoding" for name in response["headers"]):
+            response = decode_response(response)  # a deep copy, decoded
+        else:
+            response = dict(response)
+            if isinstance(response.get("body"), dict):
+                response["body"] = dict(response["body"])
         # Learn what a response hands out as a credential (set-cookie, token fields) before
         # its headers are dropped; everything is scrubbed on save, with all that was learned.
         self._scrubber.learn_headers(response["headers"], response=True)
@@ -320,14 +583,32 @@ class PatternCassette(Cassette):  # type: ignore[misc]
     # Indexing: every lookup is a dict lookup, whatever the cassette's size.
 
     def append(self, request: Request, response: dict[str, Any]) -> None:
+        # vcrpy's append, without its deep copy: the filters build new dicts and never
+        # change the caller's (decode_response copies what it decodes).
+        request = self._before_record_request(request)
+        if not request:
+            return
+        response = self._before_record_response(response)
+        if response is None:
+            return
         with self._lock:
-            before = len(self.data)
-            super().append(request, response)
-            if len(self.data) == before:
-                return
-            key = _key(self.data[-1][0])
-            self._index.setdefault(key, []).append(before)
-            self._by_address.setdefault(key.address, []).append(before)
+            index = len(self.data)
+            self.data.append((request, response))
+            self.dirty = True
+            probe = self._probes[index] = Probe.of(request)
+            self._by_address.setdefault(probe.address, []).append(index)
+
+    def _probe_at(self, index: int) -> Probe:
+        """The key of recording ``index``, computed once (loaded ones on first lookup)."""
+        probe = self._probes.get(index)
+        if probe is None:
+            probe = self._probes[index] = Probe.of(self.data.request(index))
+        return probe
+
+    def _matching(self, probe: Probe) -> Iterator[int]:
+        for index in self._by_address.get(probe.address, ()):
+            if self._probe_at(index).matches(probe):
+                yield index
 
     def _record(self, call: CallInfo | None, request: Request, response: dict[str, Any]) -> int:
         """Store one interaction of ``call``; an earlier attempt's recordings give way."""
@@ -340,7 +621,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                 self._supersede(call)
                 self._unanswered().pop(str(call.address), None)
                 call.recorded.append((call.attempt, before))
-                call.stored = self.data[before][1]
+                call.stored = self.data.response(before)
             return before
 
     def _record_unanswered(self, call: CallInfo, entry: dict[str, Any]) -> None:
@@ -365,53 +646,66 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         return table if isinstance(table, dict) else {}
 
     def _unanswered_for(
-        self, call: CallInfo | None, key: Key | None = None
+        self, call: CallInfo | None, probe: Probe | None = None
     ) -> dict[str, Any] | None:
         """The recorded outcome of a call that got no answer, if ``call`` replays one (and,
-        given its request's ``key``, the request is the one recorded)."""
+        given its request's ``probe``, the request is the one recorded)."""
         if call is None or self.record_mode == RecordMode.ALL or not self.rewound:
             return None
         if any(index == NO_INTERACTION for _, index in call.recorded):
             return None  # this call's own outcome, recorded now: a retry goes live
         entry = self._unanswered().get(str(call.address))
-        if (
-            entry is None
-            or key is None
-            or entry.get("request", _fingerprint(key)) == (_fingerprint(key))
-        ):
+        if entry is None or probe is None or "request" not in entry:
             return entry
-        return None
+        return entry if entry["request"] == _fingerprint(probe.key()) else None
 
     def _drop(self, index: int) -> None:
         """Forget a recording made this run (a failed attempt that was retried)."""
         if index in self._dropped:
             return
         self._dropped.add(index)
-        key = _key(self.data[index][0])
-        _unlist(self._index, key, index)
-        _unlist(self._by_address, key.address, index)
+        _unlist(self._by_address, self._probe_at(index).address, index)
         self.dirty = True
 
-    def _lookup_key(self, request: Request) -> Key:
-        """The index key of an incoming request, filtered once however often it is asked."""
+    def _lookup_key(self, request: Request) -> Probe:
+        """The probe of an incoming vcrpy request, filtered once however often it is asked."""
         last = getattr(self._lookups, "last", None)
         if last is not None and last[0] is request:
             return last[1]  # type: ignore[no-any-return]
-        key = _key(self._before_record_request(request))
-        self._lookups.last = (request, key)
-        return key
+        probe = Probe.of(self._before_record_request(request))
+        self._lookups.last = (request, probe)
+        return probe
+
+    def _incoming(self, request: Any, body: bytes, call: CallInfo | None) -> Probe:
+        """The probe of a request sent through an httpx transport, filtered as a vcrpy
+        request would be, without building one."""
+        scrubber = self._scrubber
+        url = str(request.url)
+        headers = dict(request.headers.items())
+        if call is not None:
+            headers[ADDRESS_HEADER] = str(call.address)
+        scrubber.learn_request(url, headers, body)
+        address = headers.get(ADDRESS_HEADER, "")
+        if address:
+            address = scrubber.scrub_headers({ADDRESS_HEADER: address})[ADDRESS_HEADER]
+        return Probe(
+            address,
+            request.method.upper(),
+            _path_and_query(scrubber.scrub_url(url)),
+            scrubber.scrub_body(body),
+        )
 
     def _responses(self, request: Request) -> Iterator[tuple[int, dict[str, Any]]]:
-        for index in self._index.get(self._lookup_key(request), ()):
-            yield index, self.data[index][1]
+        for index in self._matching(self._lookup_key(request)):
+            yield index, self.data.response(index)
 
-    def _playable(self, request: Request, call: CallInfo | None) -> int | None:
-        """The recording that answers ``request`` now: unplayed, or already played to an
+    def _playable(self, probe: Probe, call: CallInfo | None) -> int | None:
+        """The recording that answers ``probe`` now: unplayed, or already played to an
         earlier attempt of the same call; never one this call recorded itself."""
         if self.record_mode == RecordMode.ALL or not (self.rewound or self.allow_playback_repeats):
             return None
-        own = {i for _, i in call.recorded} if call is not None else set()
-        for index in self._index.get(self._lookup_key(request), ()):
+        own = {i for _, i in call.recorded} if call is not None else ()
+        for index in self._matching(probe):
             if index in own:
                 continue
             if self.play_counts[index] == 0 or self.allow_playback_repeats:
@@ -420,28 +714,34 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                 return index
         return None
 
-    def can_play_response_for(self, request: Request) -> bool:
+    def _play(self, probe: Probe, call: CallInfo | None) -> dict[str, Any] | None:
+        """The recorded response for ``probe``, marked played; None when there is none."""
         with self._lock:
-            playable = self._playable(request, current_call()) is not None
-        if not playable and self.write_protected:
-            self._miss(request)
-        return playable
-
-    def play_response(self, request: Request) -> dict[str, Any]:
-        call = current_call()
-        with self._lock:
-            index = self._playable(request, call)
+            index = self._playable(probe, call)
             if index is None:
-                raise UnhandledHTTPRequestError(
-                    f"The cassette ({self._path!r}) doesn't contain the request "
-                    f"({request!r}) asked for"
-                )
+                return None
             self.play_counts[index] += 1
-            response: dict[str, Any] = self.data[index][1]
+            response = self.data.response(index)
             if call is not None:
                 self._played_by[index] = call
         if call is not None:
             call.replayed_duration = float(response.get("duration", 0.0))
+        return response
+
+    def can_play_response_for(self, request: Request) -> bool:
+        probe = self._lookup_key(request)
+        with self._lock:
+            playable = self._playable(probe, current_call()) is not None
+        if not playable and self.write_protected:
+            self._miss(probe)
+        return playable
+
+    def play_response(self, request: Request) -> dict[str, Any]:
+        response = self._play(self._lookup_key(request), current_call())
+        if response is None:
+            raise UnhandledHTTPRequestError(
+                f"The cassette ({self._path!r}) doesn't contain the request ({request!r}) asked for"
+            )
         return response
 
     def will_replay(self, call: CallInfo) -> bool:
@@ -482,7 +782,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
 
     def remember_overhead(self, repetition: int, seconds: float) -> None:
         """Keep a live repetition's time outside calls with the cassette."""
-        if self.write_protected or not (self.data or self._unanswered()):
+        if self.write_protected or not (len(self.data) or self._unanswered()):
             return
         self._metadata.setdefault("overhead", {})[f"r{repetition}"] = round(seconds, 6)
         self.dirty = True
@@ -494,14 +794,18 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         body = b"".join(request.stream)
         request.stream = module.ByteStream(body)
         call = current_call()
+        probe = self._incoming(request, body, call)
+        self._replay_unanswered(call, probe, request, module)
+        recorded = self._play(probe, call)
+        if recorded is not None:
+            return _replayed(recorded, request, call, module, sync=True)
+        if self.write_protected:
+            self._miss(probe)
         stored = self._vcr_request(request, body, call)
-        self._replay_unanswered(call, stored, request, module)
-        if self.can_play_response_for(stored):
-            return _replayed(self.play_response(stored), request, call, module, sync=True)
         try:
             response = send(request)
         except Exception as exc:
-            self._failed(call, stored, exc)
+            self._failed(call, probe, exc)
             raise
         return self._recording(response, stored, call, module, sync=True)
 
@@ -510,30 +814,36 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         body = b"".join([part async for part in request.stream])
         request.stream = module.ByteStream(body)
         call = current_call()
+        probe = self._incoming(request, body, call)
+        self._replay_unanswered(call, probe, request, module)
+        recorded = self._play(probe, call)
+        if recorded is not None:
+            return _replayed(recorded, request, call, module, sync=False)
+        if self.write_protected:
+            self._miss(probe)
         stored = self._vcr_request(request, body, call)
-        self._replay_unanswered(call, stored, request, module)
-        if self.can_play_response_for(stored):
-            return _replayed(self.play_response(stored), request, call, module, sync=False)
         try:
             response = await send(request)
         except Exception as exc:
-            self._failed(call, stored, exc)
+            self._failed(call, probe, exc)
             raise
         return self._recording(response, stored, call, module, sync=False)
 
-    def _failed(self, call: CallInfo | None, stored: Request, error: Exception) -> None:
+    def _failed(self, call: CallInfo | None, probe: Probe, error: Exception) -> None:
         """Keep a call that failed before any response (with its request's fingerprint)."""
         if call is not None:
-            entry = {"error": _error_of(error), "request": _fingerprint(self._lookup_key(stored))}
+            entry = {"error": _error_of(error), "request": _fingerprint(probe.key())}
             self._record_unanswered(call, entry)
 
     def _replay_unanswered(
-        self, call: CallInfo | None, stored: Request, request: Any, module: Any
+        self, call: CallInfo | None, probe: Probe, request: Any, module: Any
     ) -> None:
         """Raise what a call that got no answer raised when it was recorded."""
+        if call is None or not self._unanswered():
+            return
         with self._lock:
-            entry = self._unanswered_for(call, self._lookup_key(stored))
-        if entry is None or call is None:
+            entry = self._unanswered_for(call, probe)
+        if entry is None:
             return
         call.replayed_duration = float(entry.get("duration", 0.0))
         if entry.get("cancelled"):
@@ -557,7 +867,6 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         """Pass the body through to the caller as it arrives; keep it whole at its end."""
         if call is not None:
             call.status = response.status_code
-        inner = response.stream
         chunks: list[bytes] = []
         saved: list[bool] = []
 
@@ -583,53 +892,16 @@ class PatternCassette(Cassette):  # type: ignore[misc]
             return response
         if call is not None:
             call.flush = save
-        if sync:
-
-            class Recorder(module.SyncByteStream):  # type: ignore[misc]
-                def __iter__(self) -> Iterator[bytes]:
-                    try:
-                        for chunk in inner:
-                            chunks.append(chunk)
-                            yield chunk
-                    except Exception as exc:
-                        save(exc)
-                        raise
-                    save()
-
-                def close(self) -> None:
-                    try:
-                        inner.close()
-                    finally:
-                        save()
-
-            response.stream = Recorder()
-        else:
-
-            class AsyncRecorder(module.AsyncByteStream):  # type: ignore[misc]
-                async def __aiter__(self) -> AsyncIterator[bytes]:
-                    try:
-                        async for chunk in inner:
-                            chunks.append(chunk)
-                            yield chunk
-                    except Exception as exc:
-                        save(exc)
-                        raise
-                    save()
-
-                async def aclose(self) -> None:
-                    try:
-                        await inner.aclose()
-                    finally:
-                        save()
-
-            response.stream = AsyncRecorder()
+        streams = _streams(module)
+        response.stream = (streams.recorder if sync else streams.arecorder)(
+            response.stream, chunks, save
+        )
         return response
 
-    def _miss(self, request: Request) -> None:
+    def _miss(self, probe: Probe) -> None:
         from .runner import ReplayMiss
 
-        filtered = self._before_record_request(request)
-        key = _key(filtered)
+        key = probe.key()
         message = (
             f"no recording for call {key.address or '(unattributed)'} in cassette {self._path}"
             f" (record mode {self.record_mode.value}).\n{self._nearest(key)}\n"
@@ -650,7 +922,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
             )
         same_address = self._by_address.get(key.address, [])
         if same_address:
-            stored = _key(self.data[same_address[0]][0])
+            stored = self._probe_at(same_address[0]).key()
             changes = []
             if stored.method != key.method or stored.uri != key.uri:
                 changes.append(
@@ -663,7 +935,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                 if stored.body != key.body:
                     changes.append("body: differs")
             return "The request changed since it was recorded: " + "; ".join(changes[:5])
-        if not self.data:
+        if not len(self.data):
             return "The cassette has no recordings."
         return (
             f"The cassette has {len(self.data)} recordings, none at this address "
@@ -676,7 +948,19 @@ class PatternCassette(Cassette):  # type: ignore[misc]
     def _load(self) -> None:
         if self._rewrite:
             return
-        super()._load()
+        try:
+            document = self._persister.load_document(self._path, self._serializer)
+        except CassetteNotFoundError:
+            return
+        raw = document["interactions"]
+        self.data = Interactions(raw, self._loaded_request, self._loaded_response)
+        by_address = self._by_address
+        for index, interaction in enumerate(raw):
+            by_address.setdefault(_raw_address(interaction["request"]), []).append(index)
+        self._loaded_count = len(raw)
+        self.dirty = False
+        self.rewound = True
+        self._metadata = document.get("metadata") or {}
         table = self._metadata.get(UNANSWERED, {})
         if not isinstance(table, dict) or not all(
             isinstance(entry, dict)
@@ -731,12 +1015,6 @@ def _unlist(table: dict[K, list[int]], name: K, index: int) -> None:
         table[name] = remaining
     else:
         table.pop(name, None)
-
-
-class _Holder:
-    """Lets the transport stubs, built before vcrpy creates the cassette, reach it."""
-
-    cassette: PatternCassette | None = None
 
 
 def _fingerprint(key: Key) -> str:
@@ -817,60 +1095,122 @@ def _replayed(
     return module.Response(status, headers=headers, stream=stream, extensions=extensions)
 
 
-_TRANSPORT_METHODS = (
-    ("HTTPTransport", "handle_request"),
-    ("MockTransport", "handle_request"),
-    ("WSGITransport", "handle_request"),
-    ("AsyncHTTPTransport", "handle_async_request"),
-    ("MockTransport", "handle_async_request"),
-    ("ASGITransport", "handle_async_request"),
-)
-"""The httpx transport methods vcrpy patches, which our stubs replace."""
+@dataclass(frozen=True)
+class _Streams:
+    """The stream classes that record a body passing through, made once per httpx module."""
+
+    recorder: Any
+    arecorder: Any
 
 
-def _originals() -> list[tuple[Any, type, str, Any]]:
-    """The unpatched transport methods, taken once at import, as vcrpy takes its own."""
-    found = []
-    for name in ("httpx", "httpx2"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        for cls_name, method in _TRANSPORT_METHODS:
-            cls = getattr(module, cls_name)
-            found.append((module, cls, method, getattr(cls, method)))
+_STREAMS: dict[Any, _Streams] = {}
+
+
+def _streams(module: Any) -> _Streams:
+    found = _STREAMS.get(module)
+    if found is not None:
+        return found
+
+    class Recorder(module.SyncByteStream):  # type: ignore[misc]
+        def __init__(self, inner: Any, chunks: list[bytes], save: Callable[..., None]) -> None:
+            self.inner, self.chunks, self.save = inner, chunks, save
+
+        def __iter__(self) -> Iterator[bytes]:
+            try:
+                for chunk in self.inner:
+                    self.chunks.append(chunk)
+                    yield chunk
+            except Exception as exc:
+                self.save(exc)
+                raise
+            self.save()
+
+        def close(self) -> None:
+            try:
+                self.inner.close()
+            finally:
+                self.save()
+
+    class AsyncRecorder(module.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, inner: Any, chunks: list[bytes], save: Callable[..., None]) -> None:
+            self.inner, self.chunks, self.save = inner, chunks, save
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            try:
+                async for chunk in self.inner:
+                    self.chunks.append(chunk)
+                    yield chunk
+            except Exception as exc:
+                self.save(exc)
+                raise
+            self.save()
+
+        async def aclose(self) -> None:
+            try:
+                await self.inner.aclose()
+            finally:
+                self.save()
+
+    found = _STREAMS[module] = _Streams(Recorder, AsyncRecorder)
     return found
 
 
-_ORIGINALS = _originals()
+class _Active:
+    """What vcrpy's stubs for the other HTTP libraries (http.client, requests, urllib3,
+    ...) take for their cassette: whichever item's cassette is active now."""
+
+    def __getattr__(self, name: str) -> Any:
+        cassette = transport.active_replayer()
+        if cassette is None:
+            raise RuntimeError("an HTTP request was sent while no cassette was active")
+        return getattr(cassette, name)
 
 
-def _transport_patches(holder: _Holder) -> list[tuple[type, str, Any]]:
-    """vcrpy ``custom_patches`` replacing its httpx stubs with ours (which stream)."""
-    return [
-        (
-            cls,
-            method,
-            (_sync_stub if method == "handle_request" else _async_stub)(holder, original, module),
-        )
-        for module, cls, method, original in _ORIGINALS
-    ]
+class _VcrPatches:
+    """vcrpy's patches for every HTTP library but httpx (whose transports
+    :mod:`.transport` answers), built once per process and switched on while an item runs.
+
+    Building them (a subclass per connection class, per library) is what made opening a
+    cassette slow; switching them on is a few attribute assignments.
+    """
+
+    def __init__(self) -> None:
+        self._patchers: list[Any] | None = None
+        self._depth = 0
+        self._stack: contextlib.ExitStack | None = None
+        self._lock = threading.Lock()
+
+    def _build(self) -> list[Any]:
+        active = _Active()
+        # Read by the builder only, then left to forward to the active cassette.
+        vars(active).update(_path="agentpatterns", skip_patchers=SKIP_PATCHERS, custom_patches=())
+        patchers = list(CassettePatcherBuilder(active).build())
+        vars(active).clear()
+        return patchers
+
+    @contextlib.contextmanager
+    def on(self) -> Iterator[None]:
+        with self._lock:
+            if self._patchers is None:
+                self._patchers = self._build()
+            self._depth += 1
+            if self._depth == 1:
+                stack = contextlib.ExitStack()
+                for patcher in self._patchers:
+                    stack.enter_context(patcher)
+                self._stack = stack
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._stack is not None:
+                    self._stack.close()
+                    self._stack = None
 
 
-def _sync_stub(holder: _Holder, original: Any, module: Any) -> Any:
-    def handle_request(transport: Any, request: Any) -> Any:
-        assert holder.cassette is not None
-        return holder.cassette.handle(lambda r: original(transport, r), request, module)
-
-    return handle_request
-
-
-def _async_stub(holder: _Holder, original: Any, module: Any) -> Any:
-    async def handle_async_request(transport: Any, request: Any) -> Any:
-        assert holder.cassette is not None
-        return await holder.cassette.ahandle(lambda r: original(transport, r), request, module)
-
-    return handle_async_request
+SKIP_PATCHERS = ("httpx", "httpx2")
+_VCR_PATCHES = _VcrPatches()
 
 
 def run_in_cassette(
@@ -905,21 +1245,32 @@ def run_in_cassette(
     return result, cassette.save_error
 
 
-def open_cassette(path: Path, mode: str, scrub: ScrubRules | None = None) -> Any:
-    """A vcrpy context manager for one item's cassette in record mode ``mode``."""
-    holder = _Holder()
-    return PatternCassette.use(
+@contextlib.contextmanager
+def open_cassette(
+    path: Path, mode: str, scrub: ScrubRules | None = None
+) -> Iterator[PatternCassette]:
+    """One item's cassette in record mode ``mode``, answering every HTTP request of the
+    process while the context is open; saved when it closes, as vcrpy's ``use_cassette``
+    saves it. Raises :class:`CassetteError` when the file cannot be read."""
+    cassette = PatternCassette.load(
         path=str(path),
         serializer=CompactJson,
         persister=Persister,
         record_mode=RECORD_MODES[mode],
         rewrite=mode == "rewrite",
-        holder=holder,
         scrub=scrub,
         match_on=(),
-        skip_patchers=("httpx", "httpx2"),
-        custom_patches=_transport_patches(holder),
+        skip_patchers=SKIP_PATCHERS,
     )
+    transport.install()
+    try:
+        with _VCR_PATCHES.on(), transport.replaying(cassette):
+            try:
+                yield cassette
+            finally:
+                cassette._save()
+    finally:
+        transport.uninstall()
 
 
 __all__ = [

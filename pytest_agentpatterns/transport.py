@@ -15,6 +15,7 @@ retries, and its record replaces the failed attempt's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib
 import json
@@ -506,13 +507,86 @@ def _wrap_async(original: Callable[..., Any], module: Any) -> Callable[..., Any]
     return send
 
 
+class Handler(Protocol):
+    """What answers the httpx transports while it is active (the item's cassette)."""
+
+    def handle(self, send: Callable[[Any], Any], request: Any, module: Any) -> Any: ...
+
+    async def ahandle(self, send: Callable[[Any], Any], request: Any, module: Any) -> Any: ...
+
+
+_active: list[Any] = []
+"""The cassettes answering the httpx transports now, innermost last (pytester nests)."""
+
+
+def active_replayer() -> Any:
+    """The cassette answering HTTP requests now, or None between items."""
+    try:
+        return _active[-1]
+    except IndexError:
+        return None
+
+
+@contextlib.contextmanager
+def replaying(handler: Handler) -> Iterator[None]:
+    """Let ``handler`` answer every request sent through an httpx transport meanwhile."""
+    with _install_lock:
+        _active.append(handler)
+    try:
+        yield
+    finally:
+        with _install_lock:
+            _active.remove(handler)
+
+
+_TRANSPORT_METHODS = (
+    ("HTTPTransport", "handle_request"),
+    ("MockTransport", "handle_request"),
+    ("WSGITransport", "handle_request"),
+    ("AsyncHTTPTransport", "handle_async_request"),
+    ("MockTransport", "handle_async_request"),
+    ("ASGITransport", "handle_async_request"),
+)
+"""The httpx transport methods vcrpy patches; the cassette layer answers them instead, with
+stubs that pass a stream through as it arrives."""
+
+
+def _transport_stub(original: Callable[..., Any], module: Any) -> Callable[..., Any]:
+    def handle_request(transport: Any, request: Any) -> Any:
+        handler = active_replayer()
+        if handler is None:
+            return original(transport, request)
+        return handler.handle(lambda r: original(transport, r), request, module)
+
+    handle_request.__wrapped__ = original  # type: ignore[attr-defined]
+    return handle_request
+
+
+def _async_transport_stub(original: Callable[..., Any], module: Any) -> Callable[..., Any]:
+    async def handle_async_request(transport: Any, request: Any) -> Any:
+        handler = active_replayer()
+        if handler is None:
+            return await original(transport, request)
+        return await handler.ahandle(lambda r: original(transport, r), request, module)
+
+    handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
+    return handle_async_request
+
+
 _installed = 0
 _originals: list[tuple[type, str, Any]] = []
 _install_lock = threading.Lock()
 
 
+def _patch(cls: type, name: str, replacement: Any) -> None:
+    _originals.append((cls, name, cls.__dict__.get(name)))
+    setattr(cls, name, replacement)
+
+
 def install() -> None:
-    """Wrap the HTTP clients' ``send``; nested installs (pytester) are counted."""
+    """Wrap the HTTP clients' ``send`` and their transports, once for the session (or the
+    xdist worker); nested installs (pytester) are counted. Between items everything passes
+    straight through; an item's cassette is switched in with :func:`replaying`."""
     global _installed
     with _install_lock:
         _installed += 1
@@ -524,9 +598,11 @@ def install() -> None:
             except ImportError:
                 continue
             for cls, wrap in ((module.Client, _wrap_sync), (module.AsyncClient, _wrap_async)):
-                original = cls.__dict__["send"]
-                _originals.append((cls, "send", original))
-                cls.send = wrap(original, module)
+                _patch(cls, "send", wrap(cls.__dict__["send"], module))
+            for cls_name, method in _TRANSPORT_METHODS:
+                cls = getattr(module, cls_name)
+                stub = _transport_stub if method == "handle_request" else _async_transport_stub
+                _patch(cls, method, stub(getattr(cls, method), module))
 
 
 def uninstall() -> None:
@@ -538,4 +614,7 @@ def uninstall() -> None:
             return
         while _originals:
             cls, name, original = _originals.pop()
-            setattr(cls, name, original)
+            if original is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
