@@ -293,7 +293,7 @@ class _Shape:
         body, headers = request.get("body", 0), request.get("headers")
         if type(method) is not str or type(headers) is not dict:
             return False
-        if body is not None and type(body) is not str:
+        if body is not None and (type(body) is not str or not _encodable(body)):
             return False
         if type(uri) is not str or not self.uri(uri):
             return False
@@ -346,15 +346,33 @@ class _Shape:
         return "duration" not in response or _finite(response["duration"])
 
 
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _finite(value: Any) -> bool:
     return type(value) in (int, float) and math.isfinite(value) and value >= 0
 
 
 def _checked(data: Any) -> Any:
-    """``data`` when it has a cassette's shape; SchemaError naming the first wrong field."""
+    """``data`` when it has a cassette's shape; SchemaError naming the first wrong field.
+
+    A request body that UTF-8 cannot encode (a lone surrogate) raises UnicodeEncodeError
+    here, at load, where vcrpy's request objects used to raise it."""
     if _Shape().cassette(data):
         return data
-    return check_cassette(data)
+    check_cassette(data)
+    for interaction in data["interactions"]:
+        body = interaction["request"]["body"]
+        if body is not None:
+            body.encode("utf-8")
+    return data
 
 
 class Persister:
@@ -458,6 +476,10 @@ class Interactions:
         self._build_request = request
         self._build_response = response
 
+    def raw_request(self, index: int) -> dict[str, Any] | None:
+        """Recording ``index``'s request as the file holds it; None if it was not loaded."""
+        return self._raw[index]["request"] if index < len(self._raw) else None
+
     def request(self, index: int) -> Request:
         request = self._requests[index]
         if request is None:
@@ -504,7 +526,8 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         self._played_by: dict[int, CallInfo] = {}
         self._cancellations: dict[int, list[str]] = {}
         self._fresh: set[str] = set()
-        self._scrubber = Scrubber(scrub)
+        self._scrub_rules = scrub
+        self._scrubber_made: Scrubber | None = None
         self._rewrite = rewrite
         self._lookups = threading.local()
         self._lock = threading.RLock()
@@ -515,6 +538,15 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         kwargs["before_save_interaction"] = self._scrub_interaction
         super().__init__(*args, **kwargs)
         self.data = Interactions([], self._loaded_request, self._loaded_response)
+
+    @property
+    def _scrubber(self) -> Scrubber:
+        """Made on first use: an item that sends nothing needs none."""
+        if self._scrubber_made is None:
+            with self._lock:
+                if self._scrubber_made is None:
+                    self._scrubber_made = Scrubber(self._scrub_rules)
+        return self._scrubber_made
 
     # Filters, applied before anything is matched or stored.
 
@@ -549,9 +581,11 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         return self._scrubbed_request(_request_of(raw))
 
     def _loaded_response(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return self._filter_response(_response_of(raw))
+        # What a saved response hands out was scrubbed when it was saved; learning from it
+        # matters only to a cassette that will be saved again.
+        return self._filter_response(_response_of(raw), learn=not self.write_protected)
 
-    def _filter_response(self, response: dict[str, Any]) -> dict[str, Any]:
+    def _filter_response(self, response: dict[str, Any], learn: bool = True) -> dict[str, Any]:
         if any(str(name).lower() == "content-encoding" for name in response["headers"]):
             response = decode_response(response)  # a deep copy, decoded
         else:
@@ -560,8 +594,9 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                 response["body"] = dict(response["body"])
         # Learn what a response hands out as a credential (set-cookie, token fields) before
         # its headers are dropped; everything is scrubbed on save, with all that was learned.
-        self._scrubber.learn_headers(response["headers"], response=True)
-        self._scrubber.learn_body(response.get("body", {}).get("string"))
+        if learn:
+            self._scrubber.learn_headers(response["headers"], response=True)
+            self._scrubber.learn_body(response.get("body", {}).get("string"))
         response["headers"] = {
             k: v for k, v in response["headers"].items() if k.lower() in KEPT_RESPONSE_HEADERS
         }
@@ -602,8 +637,24 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         """The key of recording ``index``, computed once (loaded ones on first lookup)."""
         probe = self._probes.get(index)
         if probe is None:
-            probe = self._probes[index] = Probe.of(self.data.request(index))
+            raw = self.data.raw_request(index)
+            probe = self._probes[index] = (
+                Probe.of(self.data.request(index)) if raw is None else self._loaded_probe(raw)
+            )
         return probe
+
+    def _loaded_probe(self, raw: dict[str, Any]) -> Probe:
+        """The key of a loaded recording, as its filtered request would give it, without
+        building the request: its saved URI and body scrubbed again (a no-op for what this
+        plugin saved), its address as saved."""
+        scrubber = self._scrubber
+        body = raw["body"]
+        return Probe(
+            _raw_address(raw),
+            raw["method"].upper(),
+            _path_and_query(scrubber.scrub_url(raw["uri"])),
+            None if body is None else scrubber.scrub_body(body.encode("utf-8")),
+        )
 
     def _matching(self, probe: Probe) -> Iterator[int]:
         for index in self._by_address.get(probe.address, ()):
@@ -998,10 +1049,13 @@ class PatternCassette(Cassette):  # type: ignore[misc]
             )
         else:
             self._metadata.pop(UNANSWERED, None)
+        force = force or self._rewrite
+        if not (force or self.dirty):
+            return  # what vcrpy would decide, before it builds every interaction to save
         try:
             if self._rewrite and not self._kept(list(enumerate(self.data))) and not table:
                 return
-            super()._save(force=force or self._rewrite)
+            super()._save(force=force)
         except CassetteError as exc:
             self.save_error = exc
 
@@ -1166,47 +1220,70 @@ class _Active:
         return getattr(cassette, name)
 
 
+_MISSING = object()
+
+
 class _VcrPatches:
     """vcrpy's patches for every HTTP library but httpx (whose transports
     :mod:`.transport` answers), built once per process and switched on while an item runs.
 
-    Building them (a subclass per connection class, per library) is what made opening a
-    cassette slow; switching them on is a few attribute assignments.
+    Building them (a subclass per connection class, per library, and a ``mock.patch`` for
+    each) is what made opening a cassette slow; switching them on is a few attribute
+    assignments, done here directly rather than through ``mock.patch``'s bookkeeping.
     """
 
     def __init__(self) -> None:
-        self._patchers: list[Any] | None = None
+        self._assignments: list[tuple[Any, str, Any]] | None = None
+        self._contexts: list[Any] = []
+        self._saved: list[tuple[Any, str, Any]] = []
         self._depth = 0
-        self._stack: contextlib.ExitStack | None = None
         self._lock = threading.Lock()
 
-    def _build(self) -> list[Any]:
+    def _build(self) -> list[tuple[Any, str, Any]]:
         active = _Active()
         # Read by the builder only, then left to forward to the active cassette.
         vars(active).update(_path="agentpatterns", skip_patchers=SKIP_PATCHERS, custom_patches=())
-        patchers = list(CassettePatcherBuilder(active).build())
+        assignments = []
+        for patcher in CassettePatcherBuilder(active).build():
+            if hasattr(patcher, "getter") and hasattr(patcher, "attribute"):
+                assignments.append((patcher.getter(), patcher.attribute, patcher.new))
+            else:
+                self._contexts.append(patcher)  # vcrpy's ConnectionRemover: per item
         vars(active).clear()
-        return patchers
+        return assignments
+
+    def _apply(self) -> None:
+        if self._assignments is None:
+            self._assignments = self._build()
+        for target, name, new in self._assignments:
+            self._saved.append((target, name, vars(target).get(name, _MISSING)))
+            setattr(target, name, new)
+        for context in self._contexts:
+            context.__enter__()
+
+    def _restore(self) -> None:
+        for context in reversed(self._contexts):
+            context.__exit__(None, None, None)
+        while self._saved:
+            target, name, original = self._saved.pop()
+            if original is _MISSING:
+                delattr(target, name)
+            else:
+                setattr(target, name, original)
 
     @contextlib.contextmanager
     def on(self) -> Iterator[None]:
         with self._lock:
-            if self._patchers is None:
-                self._patchers = self._build()
             self._depth += 1
             if self._depth == 1:
-                stack = contextlib.ExitStack()
-                for patcher in self._patchers:
-                    stack.enter_context(patcher)
-                self._stack = stack
+                self._apply()
         try:
             yield
         finally:
             with self._lock:
                 self._depth -= 1
-                if self._depth == 0 and self._stack is not None:
-                    self._stack.close()
-                    self._stack = None
+                if self._depth == 0:
+                    self._restore()
 
 
 SKIP_PATCHERS = ("httpx", "httpx2")

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from .stats import Interval, t_quantile
+from .stats import Interval, t_cdf, t_quantile, t_sf
 
 Statistic = Literal["p50", "p95", "mean"]
 MaybeValues = Mapping[str, Sequence[float | None]]
@@ -91,12 +91,10 @@ class Ratio:
             return 0.0 if beyond and not _same(self.estimate, bound) else 1.0
         target = math.log(bound)
         if self.log_se is not None and self.df is not None and self.log_center is not None:
-            from scipy import stats as sps
-
             if self.log_se == 0:
                 return 1.0
             z = (self.log_center - target) / self.log_se
-            return float(sps.t.sf(z, self.df) if greater else sps.t.cdf(z, self.df))
+            return t_sf(z, self.df) if greater else t_cdf(z, self.df)
         if self.bootstrap:
             dist = np.asarray(self.bootstrap)
             share = float(np.mean(dist <= target) if greater else np.mean(dist >= target))

@@ -91,12 +91,33 @@ def z_quantile(p: float) -> float:
 
 
 def t_quantile(p: float, df: float) -> float:
-    """Student's t quantile; the normal one beyond a million degrees of freedom."""
+    """Student's t quantile; the normal one beyond a million degrees of freedom.
+
+    Two degrees of freedom have a closed form (the one scipy computes, bit for bit); other
+    counts use ``scipy.special.stdtrit``, which ``scipy.stats.t.ppf`` calls, imported only
+    here and without ``scipy.stats`` (a second's import).
+    """
     if df > 1e6:
         return z_quantile(p)
-    from scipy import stats as sps
+    if df == 2 and 0 < p < 1:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    from scipy.special import stdtrit
 
-    return float(sps.t.ppf(p, df))
+    return float(stdtrit(df, p))
+
+
+def t_sf(x: float, df: float) -> float:
+    """P(T > x) for Student's t: ``scipy.stats.t.sf``, through ``scipy.special``."""
+    from scipy.special import stdtr
+
+    return float(stdtr(df, -x))
+
+
+def t_cdf(x: float, df: float) -> float:
+    """P(T <= x) for Student's t: ``scipy.stats.t.cdf``, through ``scipy.special``."""
+    from scipy.special import stdtr
+
+    return float(stdtr(df, x))
 
 
 def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> Interval:

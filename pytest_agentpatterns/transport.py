@@ -398,15 +398,32 @@ def _decode(raw: bytes, encoding: str | None) -> bytes:
     return b""
 
 
-def _tee_sync(call: _Call, response: Any, module: Any) -> None:
-    inner = response.stream
-    chunks: list[bytes] = []
+@dataclass(frozen=True)
+class _Tees:
+    """Stream classes that keep a copy of a body as the caller reads it, made once per
+    httpx module (a class statement per call would cost more than the call's bookkeeping)."""
+
+    sync: Any
+    asyncio: Any
+
+
+_TEES: dict[Any, _Tees] = {}
+
+
+def _tees(module: Any) -> _Tees:
+    found = _TEES.get(module)
+    if found is not None:
+        return found
 
     class Tee(module.SyncByteStream):  # type: ignore[misc]
+        def __init__(self, call: _Call, response: Any, inner: Any) -> None:
+            self.call, self.response, self.inner = call, response, inner
+            self.chunks: list[bytes] = []
+
         def __iter__(self) -> Iterator[bytes]:
             try:
-                for chunk in inner:
-                    chunks.append(chunk)
+                for chunk in self.inner:
+                    self.chunks.append(chunk)
                     yield chunk
             except Exception as exc:
                 self._end(f"{type(exc).__name__}: {exc}")
@@ -415,25 +432,22 @@ def _tee_sync(call: _Call, response: Any, module: Any) -> None:
 
         def close(self) -> None:
             try:
-                inner.close()
+                self.inner.close()
             finally:
                 self._end()
 
         def _end(self, error: str | None = None) -> None:
-            _ended(call, response, chunks, error)
+            _ended(self.call, self.response, self.chunks, error)
 
-    response.stream = Tee()
+    class AsyncTee(module.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, call: _Call, response: Any, inner: Any) -> None:
+            self.call, self.response, self.inner = call, response, inner
+            self.chunks: list[bytes] = []
 
-
-def _tee_async(call: _Call, response: Any, module: Any) -> None:
-    inner = response.stream
-    chunks: list[bytes] = []
-
-    class Tee(module.AsyncByteStream):  # type: ignore[misc]
         async def __aiter__(self) -> AsyncIterator[bytes]:
             try:
-                async for chunk in inner:
-                    chunks.append(chunk)
+                async for chunk in self.inner:
+                    self.chunks.append(chunk)
                     yield chunk
             except Exception as exc:
                 self._end(f"{type(exc).__name__}: {exc}")
@@ -442,14 +456,23 @@ def _tee_async(call: _Call, response: Any, module: Any) -> None:
 
         async def aclose(self) -> None:
             try:
-                await inner.aclose()
+                await self.inner.aclose()
             finally:
                 self._end()
 
         def _end(self, error: str | None = None) -> None:
-            _ended(call, response, chunks, error)
+            _ended(self.call, self.response, self.chunks, error)
 
-    response.stream = Tee()
+    found = _TEES[module] = _Tees(Tee, AsyncTee)
+    return found
+
+
+def _tee_sync(call: _Call, response: Any, module: Any) -> None:
+    response.stream = _tees(module).sync(call, response, response.stream)
+
+
+def _tee_async(call: _Call, response: Any, module: Any) -> None:
+    response.stream = _tees(module).asyncio(call, response, response.stream)
 
 
 def _ended(call: _Call, response: Any, chunks: list[bytes], error: str | None) -> None:
