@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .gates import GateResult, GateRule, GateRun
 
 PROG = "python -m pytest_agentpatterns"
+VERDICTS = ("pass", "fail", "inconclusive", "not evaluated")
 OK, REGRESSION, USAGE = 0, 1, 2
 
 
@@ -112,12 +113,15 @@ def _gate(entry: dict[str, Any]) -> GateResult:
     rules = parse_rules(entry["rule"])
     if len(rules) != 1:
         raise ValueError(f"rule {entry['rule']!r} is not one rule")
+    verdict = entry["verdict"]
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
     interval = entry.get("interval")
     return GateResult(
         rule=rules[0],
         test=str(entry["test"]),
         pattern=str(entry["pattern"]),
-        verdict=entry["verdict"],
+        verdict=verdict,
         estimate=entry.get("estimate"),
         # A null bound is an open side (JSON has no infinities).
         interval=None

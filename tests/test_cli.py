@@ -139,6 +139,19 @@ def test_unreadable_runs_are_one_line_naming_the_file_and_field(
         f"python -m pytest_agentpatterns diff: error: {bad}: malformed: "
         "items[0].repetitions: missing (a required field)\n"
     )
+    gated = {
+        "kind": "pytest-agentpatterns-report",
+        "schema_version": 2,
+        "items": [],
+        "gate_run": {"alpha": 0.05, "level": 0.05},
+        "gates": [{"rule": "accuracy:-0.05", "test": "t", "pattern": "single", "verdict": "maybe"}],
+    }
+    bad.write_text(json.dumps(gated))
+    assert cli.main(["report", str(bad)]) == 2
+    assert capsys.readouterr().err == (
+        f"python -m pytest_agentpatterns report: error: {bad}: malformed: gates[0]: "
+        "verdict 'maybe' is not one of pass, fail, inconclusive, not evaluated\n"
+    )
     bad.write_text("{not json")
     assert cli.main(["report", str(bad)]) == 2
     err = capsys.readouterr().err
