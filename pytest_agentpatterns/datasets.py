@@ -12,7 +12,6 @@ the file, the line and what is allowed.
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import json
 from collections.abc import Iterator
@@ -57,6 +56,8 @@ def cases(
     pytest (``case0``, ``case1``, ...). Raises :class:`CasesError`.
     """
     __tracebackhide__ = True
+    import inspect
+
     import pytest
 
     caller = inspect.currentframe()
