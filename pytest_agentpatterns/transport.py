@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import backoff
 from .budget import Ledger, Limits, worst_case_usage
 from .execution import BranchCancelled, CallRefused, CallSite, RepetitionState, current_site
 from .records import Address, CallRecord
@@ -498,9 +499,11 @@ def _wrap_sync(original: Callable[..., Any], module: Any) -> Callable[..., Any]:
             response = original(client, request, *args, **kwargs)
         except BaseException as exc:
             call.failed(exc)
+            backoff.note_attempt(replayed_failure=call.replaying)
             raise
         finally:
             _CALL.reset(token)
+        backoff.note_attempt(replayed_failure=False)
         call.responded(response, module)
         return response
 
@@ -520,9 +523,11 @@ def _wrap_async(original: Callable[..., Any], module: Any) -> Callable[..., Any]
             response = await original(client, request, *args, **kwargs)
         except BaseException as exc:
             call.failed(exc)
+            backoff.note_attempt(replayed_failure=call.replaying)
             raise
         finally:
             _CALL.reset(token)
+        backoff.note_attempt(replayed_failure=False)
         call.responded(response, module)
         return response
 
@@ -626,6 +631,7 @@ def install() -> None:
                 cls = getattr(module, cls_name)
                 stub = _transport_stub if method == "handle_request" else _async_transport_stub
                 _patch(cls, method, stub(getattr(cls, method), module))
+        backoff.install()
 
 
 def uninstall() -> None:
@@ -641,3 +647,4 @@ def uninstall() -> None:
                 delattr(cls, name)
             else:
                 setattr(cls, name, original)
+        backoff.uninstall()
