@@ -55,6 +55,18 @@ def test_percentile_matches_numpy_and_handles_empty() -> None:
         stats.percentile([1.0], 101)
 
 
+@given(
+    st.lists(st.floats(allow_nan=False, min_value=-1e12, max_value=1e12), min_size=1, max_size=30),
+    st.one_of(st.sampled_from([0.0, 50.0, 95.0, 100.0]), st.floats(0, 100)),
+)
+def test_percentile_is_numpys_linear_percentile_to_the_bit(values: list[float], q: float) -> None:
+    assert stats.percentile(values, q) == float(np.percentile(np.asarray(values), q))
+
+
+def test_percentile_of_values_with_nan_is_nan() -> None:
+    assert math.isnan(stats.percentile([1.0, math.nan, 2.0], 50))
+
+
 def test_t_quantile_without_and_with_scipy() -> None:
     assert stats.t_quantile(0.975, 5) == pytest.approx(sps.t.ppf(0.975, 5))
     assert stats.t_quantile(0.975, 1e9) == pytest.approx(sps.norm.ppf(0.975))
