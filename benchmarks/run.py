@@ -11,6 +11,7 @@ demand, never from the test suite::
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 import tempfile
@@ -204,6 +205,10 @@ def render_markdown(
     return "\n".join(lines)
 
 
+def _old(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 
@@ -289,7 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write:
         command = shlex.join(["python", "benchmarks/run.py", *argv])
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(render_markdown(machine_rows, table, notes, command))
+        text = render_markdown(machine_rows, table, notes, command)
+        # Sections other scripts generate (benchmarks/speed.py) are kept as they are.
+        marked = r"<!-- (\w+):begin -->.*?<!-- \1:end -->"
+        blocks = [m.group(0) for m in re.finditer(marked, _old(args.output), re.S)]
+        text += "".join(f"\n{block}\n" for block in blocks)
+        args.output.write_text(text)
         print(f"\nwritten to {args.output}")
     return 0
 
