@@ -6,7 +6,8 @@
 - ``floor``: the same ``SIZE`` SDK calls answered in process by ``httpx2.MockTransport``,
   no cassette and nothing of this plugin imported.
 
-It prints one JSON line: the seconds from the first import to the last call (``inside``).
+It prints one JSON line: the seconds from the first import to the last call (``inside``)
+and its peak memory (``peak_mb``).
 The parent times the whole process (interpreter start-up included) and reads its peak
 memory and CPU from ``os.wait4``.
 """
@@ -87,7 +88,16 @@ def main() -> None:
     texts = floor(size) if variant == "floor" else plugin(size, Path(sys.argv[3]))
     if texts != [str(2 * i) for i in range(size)]:
         raise AssertionError(f"{variant}: replayed the wrong answers")
-    print(json.dumps({"inside": time.perf_counter() - STARTED}))
+    print(json.dumps({"inside": time.perf_counter() - STARTED, "peak_mb": peak_mb()}))
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory (``VmHWM``; ``ru_maxrss`` would count the
+    parent's, which Linux carries over ``fork`` and ``exec``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":
