@@ -206,9 +206,20 @@ KINDS = tuple(p.name for p in SUITE[1].patterns)
 """single, sequential, parallel(n=5), hybrid(n=3), escalate(...), loop(max_iters=3)."""
 
 
-def random_test(rng: np.random.Generator, index: int) -> tuple[TestSpec, int, int]:
+@dataclass(frozen=True)
+class Designs:
+    """What random test functions may look like: case counts, repetitions, patterns."""
+
+    cases: tuple[int, ...] = (1, 2, 3, 6, 8, 12, 12, 16, 20)
+    repetitions: tuple[int, ...] = (1, 3, 5)
+    max_patterns: int = 6
+
+
+def random_test(
+    rng: np.random.Generator, index: int, designs: Designs = Designs()
+) -> tuple[TestSpec, int, int]:
     """A random test function: patterns with equal or different accuracies, its design."""
-    m = int(rng.integers(2, 7))
+    m = int(rng.integers(2, designs.max_patterns + 1))
     names = [KINDS[0], *rng.choice(KINDS[1:], m - 1, replace=False).tolist()]
     base = float(rng.uniform(0.45, 0.9))
     specs = []
@@ -218,21 +229,23 @@ def random_test(rng: np.random.Generator, index: int) -> tuple[TestSpec, int, in
         else:
             acc = base + float(rng.choice([-0.4, -0.3, -0.2, -0.1, 0.1, 0.2, 0.3, 0.4]))
         specs.append(PatternSpec(name, float(np.clip(acc, 0.03, 0.97))))
-    cases = int(rng.choice([1, 2, 3, 6, 8, 12, 12, 16, 20]))
-    repetitions = int(rng.choice([1, 3, 5]))
+    cases = int(rng.choice(designs.cases))
+    repetitions = int(rng.choice(designs.repetitions))
     if cases == 1 and repetitions == 1:
         repetitions = 5
     graded = bool(rng.random() < 0.3)
     return TestSpec(f"test_random_{index:04d}", tuple(specs), graded), cases, repetitions
 
 
-def consistency(tests: int, seed: Sequence[int], start: int = 0) -> Consistency:
+def consistency(
+    tests: int, seed: Sequence[int], start: int = 0, designs: Designs = Designs()
+) -> Consistency:
     """Analyse ``tests`` random test functions and check the JSON report's consistency."""
     rng = np.random.default_rng(list(seed))
     out = Consistency()
     settings = SimpleNamespace(seed=0, alpha=ALPHA)
     for index in range(start, start + tests):
-        spec, cases, repetitions = random_test(rng, index)
+        spec, cases, repetitions = random_test(rng, index, designs)
         suite = draw_suite(rng, cases, repetitions, (spec,))
         items = draw_run(suite, rng)
         if cases >= 4 and rng.random() < 0.2:
