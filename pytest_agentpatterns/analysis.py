@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from . import family, gates, ratios, recommend, stats
+from . import family, gates, pareto, ratios, recommend, stats
 from .metrics import GroupKey, PatternFigures, figures, sorted_groups
 from .records import ItemResult, Repetition
 
@@ -140,12 +140,12 @@ def _analyse_test(
                 figures(key, items), summary, False, by_pattern.get(key.pattern), estimates
             )
         )
-    front = stats.pareto_front(
+    front = pareto.front(
         {
             p.figures.pattern: (
-                p.summary.accuracy or 0.0,
+                p.summary.accuracy,
                 p.figures.cost_per_run,
-                p.figures.latency_p50 or 0.0,
+                p.figures.latency_p50,
             )
             for p in patterns
         }

@@ -16,8 +16,9 @@ import inspect
 import threading
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, TypeVar
 
 from .records import Address, CallRecord
@@ -31,6 +32,18 @@ class CallRefused(BaseException):
     A BaseException, so SDKs that retry every ``Exception`` as a connection error (the
     Anthropic SDK does) give up at once and the user sees the plugin's message.
     """
+
+
+class BranchCancelled(CallRefused):
+    """A call from a branch whose sibling failed: refused, never sent.
+
+    ``recorded`` is true when the refusal was replayed from the cassette (the recording
+    refused this call the same way), so replay follows the recording whatever the timing.
+    """
+
+    def __init__(self, message: str, *, recorded: bool = False) -> None:
+        super().__init__(message)
+        self.recorded = recorded
 
 
 @dataclass
@@ -65,7 +78,7 @@ class RepetitionState:
     def __init__(self, index: int) -> None:
         self.index = index
         self.root = Branch(())
-        self.calls: list[CallRecord] = []
+        self._calls: dict[Address, CallRecord] = {}
         self.score: float | None = None
         self.verified: bool | None = None
         self.wall: float = 0.0
@@ -75,12 +88,70 @@ class RepetitionState:
         self._ordinals: Counter[tuple[tuple[str, ...], str]] = Counter()
         self.meter: Any = None
         self.replayer: Any = None
+        self.open_calls: dict[Any, list[Any]] = {}
+        self.stopped: str | None = None
+        self.refused = 0
+        self.closing = False
+        self._cancelled: set[tuple[str, ...]] = set()
+        self._threads: list[Future[Any]] = []
         self._lock = threading.Lock()
 
-    def add_call(self, record: CallRecord) -> None:
+    @property
+    def calls(self) -> list[CallRecord]:
+        """The calls made so far, one record per logical call."""
         with self._lock:
-            self.calls.append(record)
+            return list(self._calls.values())
+
+    def add_call(self, record: CallRecord) -> None:
+        """Keep a call's record; a retried call's record replaces its earlier attempt's."""
+        with self._lock:
+            self._calls.pop(record.address, None)
+            self._calls[record.address] = record
             self.replayed = self.replayed or record.replayed
+
+    def drop_call(self, address: Address) -> None:
+        """Forget the record of a call whose retry was refused (see ``BranchCancelled``)."""
+        with self._lock:
+            self._calls.pop(address, None)
+
+    def stop(self, message: str) -> None:
+        """A live call was refused by the budget: the item stops after this repetition."""
+        with self._lock:
+            self.refused += 1
+            if self.stopped is None:
+                self.stopped = message
+
+    def cancel(self, paths: Sequence[tuple[str, ...]]) -> None:
+        """Refuse every later call from these branches and the branches below them."""
+        with self._lock:
+            self._cancelled.update(paths)
+
+    def cancelled(self, path: tuple[str, ...]) -> bool:
+        """Whether calls from the branch at ``path`` are refused (a sibling failed)."""
+        with self._lock:
+            return any(path[: len(p)] == p for p in self._cancelled)
+
+    def track(self, future: Future[Any]) -> None:
+        """Remember a role function running in a worker thread, to wait for it."""
+        with self._lock:
+            self._threads = [f for f in self._threads if not f.done()]
+            self._threads.append(future)
+
+    def seal(self) -> None:
+        """End the repetition: refuse every later call and wait for every thread it started.
+
+        Sync role functions cannot be interrupted, so the repetition waits for them; the
+        cassette stays open until they are done, and whatever they still try to send is
+        refused, never sent.
+        """
+        with self._lock:
+            self.closing = True
+        while True:
+            with self._lock:
+                running = [f for f in self._threads if not f.done()]
+            if not running:
+                break
+            wait(running)
 
     def fail(self, message: str) -> None:
         """Remember a problem that must fail the item whatever the test body does."""
@@ -206,8 +277,9 @@ class Flow:
                 result = await fn(*args)
             else:
                 ctx = contextvars.copy_context()
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(_executor(), ctx.run, fn, *args)
+                future = _executor().submit(ctx.run, fn, *args)
+                self.state.track(future)
+                result = await asyncio.wrap_future(future)
             if inspect.isawaitable(result):
                 result = await result
             return result
@@ -229,24 +301,60 @@ class Flow:
     async def fork_named(
         self, labels: Sequence[str], body: Callable[[int], Awaitable[T]]
     ) -> list[T]:
-        """Like :meth:`fork`, with explicit branch labels."""
+        """Like :meth:`fork`, with explicit branch labels.
+
+        When a branch fails, its siblings are cancelled: each later call they try is
+        refused (:class:`BranchCancelled`), and the fork waits for all of them before it
+        raises, so no branch outlives its repetition. The error raised is the first by
+        branch order, never by completion order.
+        """
         parent = self.branch
         children = [parent.child(label) for label in labels]
         parent.items.append(Fork(children))
 
+        failures: dict[int, tuple[BaseException, TracebackType | None]] = {}
+
         async def run(i: int) -> T:
             _BRANCH.set(children[i])
-            return await body(i)
+            try:
+                return await body(i)
+            except BaseException as exc:
+                # Keep the traceback as the branch raised it: re-raising adds frames, and
+                # which error is re-raised first depends on timing.
+                failures[i] = (exc, exc.__traceback__)
+                raise
 
         tasks = [asyncio.create_task(run(i)) for i in range(len(labels))]
         try:
             return list(await asyncio.gather(*tasks))
-        except BaseException:
-            # One branch failed: stop the others rather than leave them running unowned.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        except BaseException as exc:
+            first: BaseException = exc
+        self.state.cancel([child.path for child in children])
+        await asyncio.gather(*tasks, return_exceptions=True)
+        failure, traceback = self._failure(parent, [failures[i] for i in sorted(failures)], first)
+        raise failure.with_traceback(traceback)
+
+    def _failure(
+        self,
+        parent: Branch,
+        errors: Sequence[tuple[BaseException, TracebackType | None]],
+        first: BaseException,
+    ) -> tuple[BaseException, TracebackType | None]:
+        """The error a failed fork raises: its first real failure in branch order."""
+        real = [e for e in errors if not isinstance(e[0], BranchCancelled)]
+        if real:
+            return real[0]
+        if isinstance(first, asyncio.CancelledError) or not errors:
+            return first, first.__traceback__
+        replayed = [e for e, _ in errors if isinstance(e, BranchCancelled) and e.recorded]
+        if replayed and not self.state.cancelled(parent.path):
+            message = (
+                f"{replayed[0]}; but no branch failed this time. The task behaves differently "
+                "from its recording: re-record the item with --patterns-record=rewrite."
+            )
+            self.state.fail(message)
+            return CallRefused(message), None
+        return errors[0]
 
     # Task-level conveniences built on the primitives above.
 

@@ -344,14 +344,14 @@ def _decide(
     )
     note = None
     interval: Interval | None = None
-    if _zero_spread(result):
-        note = (
-            "identical on every case"
-            if result.estimate == 0
-            else f"every case differs by exactly {result.estimate:+.3f}, with no noise"
-        )
-        if result.estimate == 0:
-            interval = Interval(0.0, 0.0)
+    identical = u.paired and bool(np.all(u.candidate == u.baseline))
+    if identical:
+        # Every case scored the same under both patterns: the exact test's interval is the
+        # single point 0, and `mde` says how large a difference such data could hide.
+        note = "identical on every case"
+        interval = Interval(0.0, 0.0)
+    elif _zero_spread(result):
+        note = f"every case differs by exactly {result.estimate:+.3f}, with no noise"
     else:
         interval = Interval(*test.interval(level, (-1.0, 1.0)))
     mde = _mde(result, level)

@@ -194,7 +194,7 @@ def parse_rules(text: str) -> tuple[GateRule, ...]:
     for item in text.split(","):
         rule = _parse_rule(item.strip())
         if any(r.metric == rule.metric for r in rules):
-            raise ValueError(f"gate for {rule.metric} given twice in {text!r}; {ALLOWED_FORMS}")
+            raise ValueError(f"gate for {rule.metric} given twice; {ALLOWED_FORMS}")
         rules.append(rule)
     return tuple(rules)
 
@@ -278,7 +278,7 @@ def evaluate(
 
 def _parse_rule(item: str) -> GateRule:
     def bad(problem: str) -> ValueError:
-        return ValueError(f"bad gate rule {item!r}: {problem}; {ALLOWED_FORMS}")
+        return ValueError(f"bad gate rule {_short(item)}: {problem}; {ALLOWED_FORMS}")
 
     if not item:
         raise bad("empty rule")
@@ -286,12 +286,14 @@ def _parse_rule(item: str) -> GateRule:
     if not sep:
         raise bad("expected METRIC:MARGIN")
     if metric not in ALLOWED_METRICS:
-        raise bad(f"unknown metric {metric!r}")
+        raise bad(f"unknown metric {_short(metric)}")
     percent = margin.endswith("%")
     number = margin[:-1].strip() if percent else margin
     if not _NUMBER.fullmatch(number):
-        raise bad(f"margin {margin!r} is not a number")
+        raise bad(f"margin {_short(margin)} is not a number")
     value = float(number)
+    if not math.isfinite(value):
+        raise bad("the margin is too large")
     if metric == "accuracy":
         if percent:
             raise bad("accuracy takes an absolute drop, not a percentage (e.g. accuracy:-0.05)")
@@ -307,6 +309,11 @@ def _parse_rule(item: str) -> GateRule:
             f"a negative {metric} margin would demand an improvement; margins are zero or more"
         )
     return GateRule(metric, value / 100, relative=True)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """``text`` quoted for an error message, cut short when long."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _plain(x: float) -> str:
@@ -440,7 +447,7 @@ def _decide_accuracy(
         )
     p_fail = design.one_sided_p(margin, greater=False)
     p_pass = design.one_sided_p(margin, greater=True)
-    low, high = design.interval(2 * level, (-1.0, 1.0))
+    low, high = design.interval(2 * level, (-1.0, 1.0), points=(margin,))
     interval = Interval(low, high)
     verdict: Verdict = "fail" if p_fail <= level else "pass" if p_pass <= level else "inconclusive"
     return GateResult(

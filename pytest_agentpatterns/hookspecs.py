@@ -32,5 +32,7 @@ def pytest_agentpatterns_prices(prices: dict[str, Price]) -> None:
     """Add or replace model prices in ``prices`` (model name -> :class:`~.prices.Price`).
 
     Called once at start-up, after the ``agentpatterns_prices`` ini lines were read into
-    ``prices``; what the hook leaves there overrides the shipped table. Returns nothing.
+    ``prices``; what the hook leaves there overrides genai-prices and the simulator's
+    built-in prices. A :class:`~.prices.Price` may carry 1-hour cache-write rates and
+    long-context tiers (:class:`~.prices.PriceTier`). Returns nothing.
     """

@@ -13,11 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from . import stats
+from . import pareto, ratios, stats
 from .analysis import PatternAnalysis, TestAnalysis
-from .gates import GateResult
+from .family import AccuracyComparison
+from .gates import GateResult, GateRun
 from .metrics import percentile
+from .recommend import Recommendation
 from .records import ItemResult
+from .table import family_notes
 
 PALETTE = (
     "#4e79a7",
@@ -41,7 +44,10 @@ FONT = (
 MAX_DOTS = 400
 """Latency dots drawn per pattern at most; more are thinned evenly over the sorted values."""
 
-_CHAR_WIDTH = 6.6  # average advance of a 12px sans-serif character, for label placement
+# Average advance of a 12px sans-serif character (DejaVu Sans, the widest common default),
+# regular and bold, for placing and fitting labels.
+_CHAR_WIDTH = 6.9
+_BOLD_WIDTH = 7.8
 
 CSS = """
 :root {
@@ -78,18 +84,21 @@ a:hover { text-decoration: underline; }
 table { border-collapse: collapse; width: 100%; font-size: 13px;
   font-variant-numeric: tabular-nums; }
 caption { text-align: left; color: var(--muted); font-size: 12.5px; padding: 0 0 6px; }
-th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left;
+th, td { padding: 6px 6px; border-bottom: 1px solid var(--line); text-align: left;
   vertical-align: middle; white-space: nowrap; }
 thead th { font-size: 12px; font-weight: 600; color: var(--muted); white-space: normal;
   line-height: 1.3; border-bottom: 1.5px solid #cbd2d9; vertical-align: bottom; }
-tbody th { font-weight: 560; }
+tbody th { font-weight: 560; white-space: normal; min-width: 8.5em; }
+td.name { white-space: normal; min-width: 8em; }
 td.num, th.num { text-align: right; }
 tr:last-child > td, tr:last-child > th { border-bottom: none; }
 tr.recommended > * { background: var(--rec-bg); }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
   margin-right: 7px; vertical-align: 0; }
 .badge { display: inline-block; font-size: 11px; font-weight: 600; line-height: 1;
-  padding: 3px 6px; border-radius: 9px; margin-left: 6px; vertical-align: 1px; }
+  padding: 3px 6px; border-radius: 9px; margin-left: 6px; vertical-align: 1px;
+  white-space: nowrap; }
+td > .badge:first-child { margin-left: 0; }
 .badge.baseline { background: #e8ecf1; color: #3e4c59; }
 .badge.recommended { background: #f6e3bb; color: #7a4f0c; }
 .badge.fail { background: var(--bad); color: #fff; }
@@ -97,24 +106,26 @@ tr.recommended > * { background: var(--rec-bg); }
 .badge.skip { background: #eef0f3; color: var(--muted); }
 .ci { color: var(--muted); font-size: 12.5px; margin-left: 4px; }
 .sub { display: block; color: var(--muted); font-size: 11.5px; line-height: 1.35; }
-.sub .p { color: var(--faint); }
+.sub .p { color: var(--faint); white-space: nowrap; }
+.nw { white-space: nowrap; }
 .minibar { vertical-align: -1px; margin-left: 4px; }
 .bad-count { color: var(--bad); font-weight: 600; }
 .pareto-yes { color: var(--fg); }
 .pareto-no { color: var(--faint); }
+.pareto-unknown { color: var(--muted); font-weight: 650; cursor: help; }
 td.better .est { color: var(--good); font-weight: 650; }
 td.worse .est { color: var(--bad); font-weight: 650; }
 td.na { color: var(--faint); }
 tr.gate-fail > * { background: var(--bad-bg); }
 tr.gate-fail .message { color: var(--bad); }
 tr.gate-na > * { color: var(--muted); }
-.message { white-space: normal; font-size: 12.5px; min-width: 260px; }
+.message { white-space: normal; font-size: 12.5px; min-width: 16em; overflow-wrap: anywhere; }
 .recommendation { background: var(--rec-bg); border: 1px solid #f0dcb0; border-radius: 8px;
   padding: 10px 14px; margin: 0 0 16px; }
 .recommendation b { color: #7a4f0c; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr));
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(440px, 100%), 1fr));
   gap: 24px; margin-top: 8px; }
-figure { margin: 0; }
+figure { margin: 0; min-width: 0; }
 figcaption { font-weight: 600; font-size: 13.5px; margin-bottom: 6px; }
 figcaption .muted { font-size: 12.5px; }
 figure svg { display: block; width: 100%; height: auto; }
@@ -136,6 +147,31 @@ svg .label { fill: #323f4b; font-size: 12px; paint-order: stroke; stroke: #fffff
 svg .row-label { fill: #323f4b; font-size: 12px; }
 svg .pareto-front { fill: none; stroke: #52606d; stroke-width: 1.6; stroke-dasharray: 6 4; }
 svg .rec-ring { fill: none; stroke: #b7791f; stroke-width: 2.2; }
+@media (max-width: 1180px) {
+  th, td { padding: 6px 5px; }
+  .acc-detail { display: block; }
+  .sub { white-space: normal; }
+}
+@media (max-width: 960px) {
+  main { padding: 18px 10px 40px; }
+  h1 { font-size: 22px; }
+  .card { padding: 14px 12px; margin: 14px 0; }
+  table.stack, table.stack tbody, table.stack tr, table.stack th, table.stack td,
+  table.stack caption { display: block; width: auto; min-width: 0; }
+  table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden;
+    clip-path: inset(50%); white-space: nowrap; }
+  table.stack tr { padding: 6px 0 8px; border-bottom: 1.5px solid #cbd2d9; }
+  table.stack tr:last-child { border-bottom: none; }
+  table.stack th, table.stack td { border: none; padding: 2px 4px; white-space: normal;
+    text-align: right; overflow-wrap: anywhere; }
+  table.stack tbody th { text-align: left; font-size: 14px; padding: 4px; }
+  table.stack td::before { content: attr(data-label); float: left; margin-right: 12px;
+    color: var(--muted); font-size: 12px; text-align: left; }
+  table.stack td.message { text-align: left; }
+  table.stack td.message::before { float: none; display: block; }
+  svg .tick { font-size: 12.5px; }
+  svg .axis-title { font-size: 13px; }
+}
 @media print { body { background: #fff; } .card { box-shadow: none; break-inside: avoid; } }
 """.replace("FONT", FONT)
 
@@ -147,12 +183,15 @@ def render_html(
     notes: Sequence[str] = (),
     *,
     alpha: float = 0.05,
+    gate_run: GateRun | None = None,
 ) -> str:
     """The whole report as one HTML document: tables, charts, recommendation, gates and notes.
 
     ``results`` supply what the analyses summarise away (per-repetition latencies, skipped
-    patterns, call counts); ``alpha`` decides which comparisons are shown as significant.
+    patterns, call counts); ``gate_run`` the run-level alpha the gates shared.
     """
+    if gate_run is not None and not gate_results:
+        gate_results = gate_run.results
     colours = _colours(analyses)
     body = [_header(analyses, results, gate_results)]
     if notes:
@@ -168,12 +207,13 @@ def render_html(
     if not analyses:
         body.append('<section class="card"><p class="muted">No pattern results.</p></section>')
     if gate_results:
-        body.append(_gates_section(gate_results))
+        body.append(_gates_section(gate_results, gate_run))
     body.append(
-        "<footer>Generated by pytest-agentpatterns. Intervals are 95% confidence intervals; "
-        "p-values are Holm-adjusted over every comparison in the run; the Pareto front is "
-        "over accuracy, cost per run and latency p50. docs/statistics.md explains each "
-        "number.</footer>"
+        "<footer>Generated by pytest-agentpatterns. Accuracy intervals are 95% per pattern; "
+        "accuracy against the baseline is one family per test, its intervals simultaneous "
+        "(Bonferroni) and in agreement with the verdicts; latency and cost ratios are "
+        "estimates with 95% intervals. The Pareto front is over accuracy, cost per run and "
+        f"latency p50, {_e(pareto.RULE)}. docs/statistics.md explains each number.</footer>"
     )
     return (
         "<!DOCTYPE html>\n"
@@ -229,18 +269,38 @@ def _interval(interval: stats.Interval | None, fmt: Callable[[float], str]) -> s
     return f"[{fmt(interval.low)}, {fmt(interval.high)}]"
 
 
-def _reason(recommendation: stats.Recommendation) -> str:
+def _reason(recommendation: Recommendation) -> str:
     """The reason without its leading ``pattern:``, which the page already shows."""
     prefix = f"{recommendation.pattern}: "
     reason = recommendation.reason
     return reason[len(prefix) :] if reason.startswith(prefix) else reason
 
 
+def _recommended(t: TestAnalysis) -> str | None:
+    """The recommended pattern, when the data decided one."""
+    rec = t.recommendation
+    return rec.pattern if rec is not None and rec.decided else None
+
+
 def _test_name(test: str) -> str:
+    """The test id, its module muted; it may break after ``::`` and ``/``."""
     path, sep, name = test.rpartition("::")
     if not sep:
-        return _e(test)
-    return f'<span class="muted">{_e(path)}::</span>{_e(name)}'
+        return _breakable(test)
+    return f'<span class="muted">{_breakable(path)}::</span><wbr>{_breakable(name)}'
+
+
+def _breakable(text: str) -> str:
+    """``text`` escaped, with line-break opportunities after commas and slashes, so a long
+    pattern id (``escalate(n=3,threshold=0.67)``) or path wraps in a narrow column."""
+    return _e(text).replace(",", ",<wbr>").replace("/", "/<wbr>")
+
+
+def _td(label: str, content: str, cls: str = "", attrs: str = "") -> str:
+    """A data cell; ``label`` is its column's title, shown beside it when rows stack on a
+    narrow screen."""
+    cls_attr = f' class="{cls}"' if cls else ""
+    return f'<td{cls_attr} data-label="{_e(label)}"{attrs}>{content}</td>'
 
 
 def _colours(analyses: Sequence[TestAnalysis]) -> dict[str, str]:
@@ -295,7 +355,9 @@ def _header(
     if gate_results:
         failed = sum(1 for g in gate_results if g.verdict == "fail")
         unevaluated = sum(1 for g in gate_results if g.verdict == "not evaluated")
-        extra = f"; {unevaluated} not evaluated" if unevaluated else ""
+        inconclusive = sum(1 for g in gate_results if g.verdict == "inconclusive")
+        extra = f"; {inconclusive} inconclusive" if inconclusive else ""
+        extra += f"; {unevaluated} not evaluated" if unevaluated else ""
         if failed:
             text = f"{failed} of {_plural(len(gate_results), 'gate')} failed{extra}"
             out.append(f'<p class="banner fail"><a href="#gates">{text}</a></p>')
@@ -316,17 +378,27 @@ def _overview(analyses: Sequence[TestAnalysis]) -> str:
         best_text = (
             "n/a"
             if best is None
-            else f"{_e(best.figures.pattern)} ({best.summary.accuracy or 0.0:.2f})"
+            else f"{_breakable(best.figures.pattern)} ({best.summary.accuracy or 0.0:.2f})"
         )
-        rec = "—" if t.recommendation is None else _e(t.recommendation.pattern)
+        decided = _recommended(t)
+        rec = (
+            "—"
+            if t.recommendation is None
+            else _breakable(decided)
+            if decided
+            else '<span class="muted">none yet</span>'
+        )
         rows.append(
             f'<tr><th scope="row"><a href="#test-{index}">{_test_name(t.test)}</a></th>'
-            f'<td class="num">{len(t.patterns)}</td><td>{_e(t.baseline or "—")}</td>'
-            f"<td>{best_text}</td><td><b>{rec}</b></td></tr>"
+            + _td("patterns", str(len(t.patterns)), "num")
+            + _td("baseline", _breakable(t.baseline or "—"))
+            + _td("most accurate", best_text)
+            + _td("recommended", f"<b>{rec}</b>")
+            + "</tr>"
         )
     return (
         '<section class="card" aria-labelledby="overview-h"><h2 id="overview-h">Tests</h2>'
-        '<div class="table-wrap"><table class="overview"><thead><tr>'
+        '<div class="table-wrap"><table class="overview stack"><thead><tr>'
         '<th scope="col">test function</th><th scope="col" class="num">patterns</th>'
         '<th scope="col">baseline</th><th scope="col">most accurate</th>'
         '<th scope="col">recommended</th></tr></thead><tbody>'
@@ -342,15 +414,19 @@ def _test_section(
     colours: dict[str, str],
     alpha: float,
 ) -> str:
-    recommended = t.recommendation.pattern if t.recommendation is not None else None
+    recommended = _recommended(t)
     out = [
         f'<section class="card" id="test-{index}" aria-labelledby="test-{index}-h">',
         f'<h2 id="test-{index}-h">{_test_name(t.test)}</h2>',
     ]
-    if t.recommendation is not None:
+    if t.recommendation is not None and recommended is not None:
         out.append(
-            f'<p class="recommendation">Recommended: <b>{_e(t.recommendation.pattern)}</b> '
+            f'<p class="recommendation">Recommended: <b>{_e(recommended)}</b> '
             f"— {_e(_reason(t.recommendation))}</p>"
+        )
+    elif t.recommendation is not None:
+        out.append(
+            f'<p class="recommendation">No recommendation yet — {_e(t.recommendation.reason)}</p>'
         )
     out.append(_summary_table(t, colours, recommended))
     skipped = _skipped(t.test, results, {p.figures.pattern for p in t.patterns})
@@ -364,8 +440,8 @@ def _test_section(
     out.append(_scatter(t, colours, recommended, index))
     out.append(_latency_chart(t, results, colours, recommended, index))
     out.append("</div>")
-    if any(p.comparisons for p in t.patterns):
-        out.append(_comparison_table(t, alpha))
+    if any(p.accuracy is not None or p.ratios for p in t.patterns):
+        out.append(_comparison_table(t))
     out.append("</section>")
     return "\n".join(out)
 
@@ -390,7 +466,7 @@ def _pattern_cell(pattern: str, colour: str, baseline: bool, recommended: bool) 
         badges += '<span class="badge recommended">recommended</span>'
     return (
         f'<th scope="row"><span class="swatch" style="background:{colour}" aria-hidden="true">'
-        f"</span>{_e(pattern)}{badges}</th>"
+        f"</span>{_breakable(pattern)}{badges}</th>"
     )
 
 
@@ -416,7 +492,26 @@ def _minibar(summary: stats.Summary, colour: str) -> str:
     return "".join(parts)
 
 
+def _pareto_cell(p: PatternAnalysis, unknown: dict[str, tuple[str, ...]]) -> str:
+    """On the front, dominated, or on it only because a measure could not be compared."""
+    name = p.figures.pattern
+    if not p.pareto:
+        mark = '<span class="pareto-no" title="dominated">&ndash;</span>'
+    elif name in unknown:
+        why = f"not dominated, but not compared on {' or '.join(unknown[name])} (unknown)"
+        mark = f'<span class="pareto-unknown" title="{_e(why)}">?</span>'
+    else:
+        mark = '<span class="pareto-yes" title="on the Pareto front">●</span>'
+    return _td("Pareto", mark, "num")
+
+
 def _summary_table(t: TestAnalysis, colours: dict[str, str], recommended: str | None) -> str:
+    unknown = pareto.not_compared(
+        {
+            p.figures.pattern: (p.summary.accuracy, p.figures.cost_per_run, p.figures.latency_p50)
+            for p in t.patterns
+        }
+    )
     rows = []
     for p in t.patterns:
         f, s = p.figures, p.summary
@@ -424,31 +519,28 @@ def _summary_table(t: TestAnalysis, colours: dict[str, str], recommended: str | 
         accuracy = "n/a"
         if s.accuracy is not None:
             accuracy = (
-                f"{s.accuracy:.3f}"
+                f'{s.accuracy:.3f}<span class="acc-detail">'
                 f'<span class="ci">{_interval(s.accuracy_interval, lambda v: f"{v:.2f}")}</span>'
                 + _minibar(s, colours[name])
+                + "</span>"
             )
         method = f' title="{_e(s.accuracy_method)}"' if s.accuracy_method else ""
         errors = f'<span class="bad-count">{f.errors}</span>' if f.errors else "0"
-        pareto = (
-            '<span class="pareto-yes" title="on the Pareto front">●</span>'
-            if p.pareto
-            else '<span class="pareto-no" title="dominated">&ndash;</span>'
-        )
         row_class = ' class="recommended"' if name == recommended else ""
         rows.append(
             f"<tr{row_class}>"
             + _pattern_cell(name, colours[name], name == t.baseline, name == recommended)
-            + f'<td class="num">{f.n} <span class="muted small">({f.cases})</span></td>'
-            f'<td class="num"{method}>{accuracy}</td>'
-            f'<td class="num">{errors}</td>'
-            f'<td class="num">{_seconds(f.latency_p50)}</td>'
-            f'<td class="num">{_seconds(f.latency_p95)}</td>'
-            f'<td class="num">{_money(f.cost_per_run)}</td>'
-            f'<td class="num">{_money(s.cost_per_correct)}</td>'
-            f'<td class="num">{_count(f.tokens_per_run, ",.0f")}</td>'
-            f'<td class="num">{f.calls_per_run:.1f}</td>'
-            f'<td class="num">{pareto}</td></tr>'
+            + _td("n (cases)", f'{f.n} <span class="muted small">({f.cases})</span>', "num")
+            + _td("accuracy [95% CI]", accuracy, "num", method)
+            + _td("errors", errors, "num")
+            + _td("latency p50", _seconds(f.latency_p50), "num")
+            + _td("latency p95", _seconds(f.latency_p95), "num")
+            + _td("cost / run", _money(f.cost_per_run), "num")
+            + _td("cost / correct", _money(s.cost_per_correct), "num")
+            + _td("tokens / run", _count(f.tokens_per_run, ",.0f"), "num")
+            + _td("calls / run", f"{f.calls_per_run:.1f}", "num")
+            + _pareto_cell(p, unknown)
+            + "</tr>"
         )
     head = "".join(
         f'<th scope="col"{cls}>{text}</th>'
@@ -464,83 +556,117 @@ def _summary_table(t: TestAnalysis, colours: dict[str, str], recommended: str | 
             ("tokens / run", ' class="num"'),
             ("calls / run", ' class="num"'),
             (
-                '<abbr title="on the Pareto front of accuracy, cost and latency p50">Pareto</abbr>',
+                f'<abbr title="on the Pareto front of accuracy, cost and latency p50, '
+                f'{_e(pareto.RULE)}">Pareto</abbr>',
                 ' class="num"',
             ),
         )
     )
     return (
-        '<div class="table-wrap"><table class="summary">'
+        '<div class="table-wrap"><table class="summary stack">'
         "<caption>Per pattern, cases aggregated: n repetitions (cases), accuracy with its "
         "95% interval, latency percentiles over all repetitions, means per run.</caption>"
         f"<thead><tr>{head}</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
     )
 
 
-def _comparison_cell(c: stats.Comparison, alpha: float) -> str:
+def _accuracy_cell(c: AccuracyComparison, label: str) -> str:
+    """The verdict, the difference and its simultaneous interval; coloured when shown."""
     if c.estimate is None:
-        return f'<td class="na" title="{_e(c.note or "not compared")}">n/a</td>'
-
-    def fmt(v: float) -> str:
-        return stats.format_change(v, c.kind)
-
-    p = c.p_adjusted if c.p_adjusted is not None else c.p_value
-    significant = p is not None and p < alpha
-    good = c.estimate > 0 if c.kind == "difference" else c.estimate < 1
-    same = c.estimate == 0 if c.kind == "difference" else c.estimate == 1
+        return _td(label, "n/a", "na", f' title="{_e(c.note or "not compared")}"')
     cls = "num"
-    if significant and not same:
-        cls += " better" if good else " worse"
-    how = f"{c.test}; {c.n_cases} cases" + (f"; {c.note}" if c.note else "")
-    p_text = f' · <span class="p">{_e(stats.format_p(p))}</span>' if p is not None else ""
-    return (
-        f'<td class="{cls}" title="{_e(how)}"><span class="est">{_e(fmt(c.estimate))}</span>'
-        f'<span class="sub">{_e(_interval(c.interval, fmt))}{p_text}</span></td>'
+    if c.verdict == "better":
+        cls += " better"
+    elif c.verdict == "worse":
+        cls += " worse"
+    interval = ""
+    if c.interval is not None and c.interval.low != c.interval.high:
+        interval = f'<span class="nw">[{c.interval.low:+.3f}, {c.interval.high:+.3f}]</span>'
+    elif c.note and c.verdict != "too few cases":
+        interval = _e(c.note)  # wraps: "identical on every case", "every case differs by …"
+    p = (
+        f' · <span class="p">{_e(stats.format_p(c.p_adjusted))} adj.</span>'
+        if c.p_adjusted is not None and c.significant
+        else ""
+    )
+    how = f"{c.method}; {c.n_cases} cases; tested at {c.level:.2g}" + (
+        f"; {c.note}" if c.note else ""
+    )
+    return _td(
+        label,
+        f'<span class="est">{_e(f"{c.estimate:+.3f}")}</span>'
+        f'<span class="sub">{_e(c.verdict)}</span>'
+        f'<span class="sub">{interval}{p}</span>',
+        cls,
+        f' title="{_e(how)}"',
     )
 
 
-def _comparison_table(t: TestAnalysis, alpha: float) -> str:
-    order = ("accuracy", "latency_p50", "latency_p95", "cost")
+def _ratio_cell(r: ratios.Ratio, label: str) -> str:
+    """A latency or cost ratio with its 95% interval: an estimate, never coloured."""
+    if r.estimate is None:
+        return _td(label, "n/a", "na", f' title="{_e(r.note or "not compared")}"')
+    if r.constant:
+        sub = "every case"
+    elif r.interval is not None:
+        sub = f"[{stats.format_ratio(r.interval.low)}, {stats.format_ratio(r.interval.high)}]"
+    else:
+        sub = r.note or ""
+    return _td(
+        label,
+        f'<span class="est">{_e(stats.format_ratio(r.estimate))}</span>'
+        f'<span class="sub"><span class="nw">{_e(sub)}</span></span>',
+        "num",
+        f' title="{_e(r.method)}"',
+    )
+
+
+def _comparison_table(t: TestAnalysis) -> str:
     titles = {
-        "accuracy": "accuracy difference",
         "latency_p50": "latency p50 ratio",
         "latency_p95": "latency p95 ratio",
         "cost": "cost ratio",
     }
-    metrics = [m for m in order if any(c.metric == m for p in t.patterns for c in p.comparisons)]
-    metrics += sorted({c.metric for p in t.patterns for c in p.comparisons} - set(metrics))
+    metrics = [m for m in titles if any(r.metric == m for p in t.patterns for r in p.ratios)]
     rows = []
-    notes: list[str] = []
     for p in t.patterns:
-        if not p.comparisons:
+        if p.accuracy is None and not p.ratios:
             continue
-        by_metric = {c.metric: c for c in p.comparisons}
-        cells = "".join(
-            _comparison_cell(by_metric[m], alpha) if m in by_metric else "<td></td>"
+        by_metric = {r.metric: r for r in p.ratios}
+        cells = (
+            _accuracy_cell(p.accuracy, "accuracy difference")
+            if p.accuracy is not None
+            else _td("accuracy difference", "")
+        ) + "".join(
+            _ratio_cell(by_metric[m], titles[m]) if m in by_metric else _td(titles[m], "")
             for m in metrics
         )
         rows.append(
-            f'<tr><th scope="row">{_e(p.figures.pattern)} '
-            f'<span class="muted">vs {_e(t.baseline)}</span></th>{cells}</tr>'
+            f'<tr><th scope="row">{_breakable(p.figures.pattern)} '
+            f'<span class="muted">vs {_breakable(t.baseline)}</span></th>{cells}</tr>'
         )
-        notes.extend(
-            f"<li><b>{_e(p.figures.pattern)}</b> {_e(c.metric)}: {_e(c.note)}</li>"
-            for c in p.comparisons
-            if c.note
-        )
-    head = "".join(f'<th scope="col" class="num">{_e(titles.get(m, m))}</th>' for m in metrics)
+    head = '<th scope="col" class="num">accuracy difference</th>' + "".join(
+        f'<th scope="col" class="num">{_e(titles[m])}</th>' for m in metrics
+    )
+    notes = [f"<li>{_e(n)}</li>" for n in family_notes(t)]
     details = ""
     if notes:
         details = (
             f"<details><summary>What the comparisons could not show ({len(notes)})</summary>"
             f"<ul>{''.join(notes)}</ul></details>"
         )
+    family = t.family
+    how = (
+        f"one family per test: {_e(family.method)}"
+        if family is not None
+        else "no accuracy comparisons"
+    )
     return (
         "<h3>Against the baseline pattern</h3>"
-        '<div class="table-wrap"><table class="comparisons">'
-        "<caption>Difference (accuracy) or ratio as a change (latency, cost) against "
-        f"{_e(t.baseline)}, with its 95% interval and Holm-adjusted p-value; coloured when "
-        f"significant at alpha={alpha:g} (green better, red worse).</caption>"
+        '<div class="table-wrap"><table class="comparisons stack">'
+        f"<caption>Accuracy difference against {_e(t.baseline)} with its verdict and "
+        f"simultaneous interval ({how}; coloured when shown better or worse). Latency and "
+        "cost as ratios with 95% intervals: estimates, not tests.</caption>"
         f'<thead><tr><th scope="col">pattern</th>{head}</tr></thead><tbody>'
         + "".join(rows)
         + "</tbody></table></div>"
@@ -548,39 +674,69 @@ def _comparison_table(t: TestAnalysis, alpha: float) -> str:
     )
 
 
-def _gates_section(gate_results: Sequence[GateResult]) -> str:
-    """Every gate, the failed ones first (highlighted, with their evidence)."""
+def _gates_section(gate_results: Sequence[GateResult], run: GateRun | None = None) -> str:
+    """Every gate, failed first, then inconclusive (with what each could have shown)."""
+    order = {"fail": 0, "inconclusive": 1, "not evaluated": 2, "pass": 3}
     rows = []
-    for g in sorted(gate_results, key=lambda g: g.verdict != "fail"):
-        kind: stats.Kind = "ratio" if g.rule.relative else "difference"
+    for g in sorted(gate_results, key=lambda g: order.get(g.verdict, 4)):
+        fmt = stats.format_ratio if g.rule.relative else stats.format_difference
         change = "n/a"
         if g.estimate is not None:
-            change = stats.format_change(g.estimate, kind)
+            change = _e(fmt(g.estimate))
             if g.interval is not None:
-                low = stats.format_change(g.interval.low, kind)
-                high = stats.format_change(g.interval.high, kind)
-                change += f'<span class="ci">[{_e(low)}, {_e(high)}]</span>'
-        p = _e(stats.format_p(g.p_value)) if g.p_value is not None else "n/a"
+                low, high = fmt(g.interval.low), fmt(g.interval.high)
+                change += f'<span class="sub nw">[{_e(low)}, {_e(high)}]</span>'
+        detects = "" if g.mde is not None else "—"
+        if g.mde is not None:
+            detects = _e(fmt(g.mde))
+            if g.power is not None:
+                detects += f'<span class="sub nw">power {g.power:.0%}</span>'
         if g.verdict == "fail":
             cls, badge = ' class="gate-fail"', '<span class="badge fail">FAIL</span>'
         elif g.verdict == "pass":
             cls, badge = "", '<span class="badge pass">pass</span>'
         else:
-            cls, badge = ' class="gate-na"', '<span class="badge skip">not evaluated</span>'
+            cls, badge = ' class="gate-na"', f'<span class="badge skip">{_e(g.verdict)}</span>'
+        evidence = _e(g.message)
+        if g.regressed and g.verdict == "fail":
+            evidence += (
+                '<span class="sub">cases that dropped: '
+                + _e(", ".join(f"{c} ({b:.2f}→{n:.2f})" for c, b, n in g.regressed))
+                + "</span>"
+            )
         rows.append(
-            f'<tr{cls}><th scope="row">{_e(g.rule)}</th><td>{_test_name(g.test)}</td>'
-            f'<td>{_e(g.pattern)}</td><td class="num">{change}</td>'
-            f'<td class="num">{p}</td><td>{badge}</td>'
-            f'<td class="message">{_e(g.message)}</td></tr>'
+            f'<tr{cls}><th scope="row">{_e(g.rule)}</th>'
+            + _td("test", _test_name(g.test), "name")
+            + _td("pattern", _breakable(g.pattern), "name")
+            + _td("change [CI]", change, "num")
+            + _td("detects", detects, "num")
+            + _td("verdict", badge)
+            + _td("evidence", evidence, "message")
+            + "</tr>"
         )
-    failed = sum(1 for g in gate_results if g.verdict == "fail")
+    counts = {v: sum(1 for g in gate_results if g.verdict == v) for v in order}
+    summary = (
+        f"{counts['fail']} failed, {counts['inconclusive']} inconclusive, "
+        f"{counts['pass']} passed"
+        + (f", {counts['not evaluated']} not evaluated" if counts["not evaluated"] else "")
+    )
+    budget = ""
+    if run is not None:
+        budget = (
+            f'<p class="small muted">The run\'s alpha {run.alpha:g} is split over its '
+            f"{run.evaluated} gates (Bonferroni): each is tested at {run.level:.2g}, so the "
+            f"run fails unchanged code at most {run.alpha:g} of the time. “Detects” is the "
+            "smallest regression each gate would catch with 80% power, and its power "
+            "against a regression twice its tolerance.</p>"
+        )
     return (
         '<section class="card" id="gates" aria-labelledby="gates-h">'
         f'<h2 id="gates-h">Gates against the baseline run '
-        f'<span class="muted">{failed} failed of {len(gate_results)}</span></h2>'
-        '<div class="table-wrap"><table class="gates"><thead><tr>'
+        f'<span class="muted">{summary}</span></h2>'
+        + budget
+        + '<div class="table-wrap"><table class="gates stack"><thead><tr>'
         '<th scope="col">gate</th><th scope="col">test</th><th scope="col">pattern</th>'
-        '<th scope="col" class="num">change [CI]</th><th scope="col" class="num">p</th>'
+        '<th scope="col" class="num">change [CI]</th><th scope="col" class="num">detects</th>'
         '<th scope="col">verdict</th><th scope="col">evidence</th></tr></thead><tbody>'
         + "".join(rows)
         + "</tbody></table></div></section>"
@@ -696,34 +852,40 @@ def _overlap(a: _Box, b: _Box) -> float:
 
 
 def _place_labels(
-    points: Sequence[tuple[str, float, float, float | None, float | None]],
+    points: Sequence[tuple[str, float, float, float | None, float | None, float]],
     bounds: _Box,
+    canvas: _Box,
     path: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[float, float, str]]:
     """A spot for each label (x, y, anchor): inside ``bounds``, clear of points, error bars,
-    the segments of ``path`` and the labels placed before it.
+    the segments of ``path`` and the labels placed before it, and never off ``canvas``.
 
-    Greedy over the points in order; each takes the first spot with the least weighted overlap.
+    Each point is (text, x, y, error bar top, error bar bottom, character width). Greedy over
+    the points in order; each takes the first spot with the least weighted overlap.
     """
     obstacles: list[tuple[_Box, float]] = []
-    for _, cx, cy, top, bottom in points:
+    for _, cx, cy, top, bottom, _ in points:
         obstacles.append(((cx - 7, cy - 7, cx + 7, cy + 7), 3.0))
         if top is not None and bottom is not None:
             obstacles.append(((cx - 5, top, cx + 5, bottom), 1.5))
     for (x1, y1), (x2, y2) in itertools.pairwise(path):
-        box = (min(x1, x2) - 2, min(y1, y2) - 2, max(x1, x2) + 2, max(y1, y2) + 2)
-        obstacles.append((box, 4.0))
+        steps = max(1, math.ceil(math.hypot(x2 - x1, y2 - y1) / 6))
+        for i in range(steps + 1):  # a slanted segment as a chain of small boxes
+            x, y = x1 + (x2 - x1) * i / steps, y1 + (y2 - y1) * i / steps
+            obstacles.append(((x - 3, y - 3, x + 3, y + 3), 4.0))
     placed: list[tuple[float, float, str]] = []
-    for text, cx, cy, _, _ in points:
-        width = _CHAR_WIDTH * len(text)
+    for text, cx, cy, _, _, char_width in points:
+        width = char_width * len(text)
         best: tuple[float, int] | None = None
         best_box: _Box = (0, 0, 0, 0)
         for rank, (dx, dy, anchor) in enumerate(_LABEL_SPOTS):
             x, y = cx + dx, cy + dy
             left = x if anchor == "start" else x - width if anchor == "end" else x - width / 2
             box = (left, y - 11, left + width, y + 3)
-            outside = (box[2] - box[0]) * (box[3] - box[1]) - _overlap(box, bounds)
-            cost = 6 * outside + sum(w * _overlap(box, o) for o, w in obstacles)
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            outside = area - _overlap(box, bounds)
+            cut = area - _overlap(box, canvas)  # part of the text the chart would not show
+            cost = 1e6 * cut + 6 * outside + sum(w * _overlap(box, o) for o, w in obstacles)
             if best is None or (cost, rank) < best:
                 best = (cost, rank)
                 best_box = box
@@ -735,23 +897,27 @@ def _place_labels(
 
 
 def _marker(point: _Point, colour: str) -> str:
+    """A square for the baseline, a circle otherwise; filled on the Pareto front, hollow off
+    it; the recommendation's ring drawn first, so it frames the marker and never covers it."""
     parts = []
     if point.recommended:
         parts.append('<circle class="rec-ring" r="11"/>')
+    paint = (
+        f'fill="{colour}" stroke="#ffffff" stroke-width="1.5"'
+        if point.pareto
+        else f'fill="#ffffff" stroke="{colour}" stroke-width="2.4"'
+    )
     if point.baseline:
-        parts.append(
-            f'<rect x="-6" y="-6" width="12" height="12" rx="1.5" fill="{colour}" '
-            'stroke="#ffffff" stroke-width="1.5"/>'
-        )
+        parts.append(f'<rect class="mark" x="-6" y="-6" width="12" height="12" rx="1.5" {paint}/>')
     else:
-        parts.append(f'<circle r="6" fill="{colour}" stroke="#ffffff" stroke-width="1.5"/>')
+        parts.append(f'<circle class="mark" r="6" {paint}/>')
     return "".join(parts)
 
 
 def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, index: int) -> str:
     """Accuracy against cost per run (or latency p50 when a cost is unknown), Pareto front."""
-    width, height = 600.0, 400.0
-    left, right, top, bottom = 60.0, 18.0, 16.0, 50.0
+    width, height = 480.0, 360.0
+    left, right, top, bottom = 54.0, 16.0, 16.0, 48.0
     unpriced = [p.figures.pattern for p in t.patterns if p.figures.cost_per_run is None]
     by_cost = not unpriced
 
@@ -800,20 +966,15 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
         f'aria-labelledby="scatter-{index}-t scatter-{index}-d">',
         f'<title id="scatter-{index}-t">{_e(title)}: {_e(t.test)}</title>',
         f'<desc id="scatter-{index}-d">Each pattern plotted at its {_e(x_title)} and '
-        "accuracy, with the 95% accuracy interval as error bars; the dashed step line joins "
-        "the Pareto front.</desc>",
+        "accuracy, with the 95% accuracy interval as error bars; filled markers are on the "
+        "Pareto front, hollow ones are dominated; the dashed line joins the front's patterns "
+        "that trade accuracy against the horizontal axis.</desc>",
     ]
     svg.extend(_axes(xs, ys, unit, x_title, "accuracy (95% CI)", width, height, left, bottom))
-    front = sorted((pt for pt in points if pt.pareto), key=lambda pt: (pt.x, -pt.y, pt.pattern))
-    vertices: list[tuple[float, float]] = []
-    if front:
-        vertices = [(xs(front[0].x), ys(front[0].y))]
-        for prev, nxt in itertools.pairwise(front):
-            corner = (xs(nxt.x), ys(prev.y))
-            if _f(corner[0]) != _f(vertices[-1][0]) or _f(corner[1]) != _f(vertices[-1][1]):
-                vertices.append(corner)
-            vertices.append((xs(nxt.x), ys(nxt.y)))
-        names = " ".join(pt.pattern for pt in front)
+    line = _front_line(points, pareto.COST if by_cost else pareto.LATENCY)
+    vertices = [(xs(pt.x), ys(pt.y)) for pt in line]
+    if line:
+        names = " ".join(pt.pattern for pt in line)
         coordinates = " ".join(f"{_f(x)},{_f(y)}" for x, y in vertices)
         svg.append(
             f'<polyline class="pareto-front" data-patterns="{_e(names)}" points="{coordinates}"/>'
@@ -831,21 +992,6 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
         )
     x_text = _money if by_cost else _seconds
     measure = "cost per run" if by_cost else "latency p50"
-    for pt in points:
-        ci = f" [{pt.low:.2f}, {pt.high:.2f}]" if pt.low is not None and pt.high is not None else ""
-        marks = "".join(
-            (
-                ", baseline" if pt.baseline else "",
-                ", recommended" if pt.recommended else "",
-                ", on the Pareto front" if pt.pareto else "",
-            )
-        )
-        tip = f"{pt.pattern}: accuracy {pt.y:.3f}{ci}, {measure} {x_text(pt.x)}{marks}"
-        svg.append(
-            f'<g class="point" data-pattern="{_e(pt.pattern)}" '
-            f'transform="translate({_f(xs(pt.x))},{_f(ys(pt.y))})"><title>{_e(tip)}</title>'
-            f"{_marker(pt, colours[pt.pattern])}</g>"
-        )
     spots = _place_labels(
         [
             (
@@ -854,10 +1000,12 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
                 ys(pt.y),
                 None if pt.high is None else ys(pt.high),
                 None if pt.low is None else ys(pt.low),
+                _BOLD_WIDTH if pt.recommended or pt.baseline else _CHAR_WIDTH,
             )
             for pt in points
         ],
         (left, top, width - right, height - bottom),
+        (0.0, 0.0, width, height),
         vertices,
     )
     for pt, (x, y, anchor) in zip(points, spots, strict=True):
@@ -866,9 +1014,26 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
             f'<text class="label" x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}"{weight} '
             f'aria-hidden="true">{_e(pt.pattern)}</text>'
         )
+    # Markers above labels and lines; the baseline and the recommendation above the rest.
+    for pt in sorted(points, key=lambda pt: (pt.baseline, pt.recommended)):
+        ci = f" [{pt.low:.2f}, {pt.high:.2f}]" if pt.low is not None and pt.high is not None else ""
+        marks = "".join(
+            (
+                ", baseline" if pt.baseline else "",
+                ", recommended" if pt.recommended else "",
+                ", on the Pareto front" if pt.pareto else ", dominated",
+            )
+        )
+        tip = f"{pt.pattern}: accuracy {pt.y:.3f}{ci}, {measure} {x_text(pt.x)}{marks}"
+        svg.append(
+            f'<g class="point" data-pattern="{_e(pt.pattern)}" '
+            f'transform="translate({_f(xs(pt.x))},{_f(ys(pt.y))})"><title>{_e(tip)}</title>'
+            f"{_marker(pt, colours[pt.pattern])}</g>"
+        )
     svg.append("</svg>")
     if missing:
         subtitle += ("; " if subtitle else "") + f"not plotted (no data): {', '.join(missing)}"
+    axis = "cost per run" if by_cost else "latency p50"
     legend = _legend(
         [
             ('<rect x="1" y="1" width="10" height="10" rx="1.5" fill="#7f8c99"/>', "baseline"),
@@ -877,10 +1042,15 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
                 '<circle cx="6" cy="6" r="5.2" fill="none" stroke="#b7791f" stroke-width="1.6"/>',
                 "recommended",
             ),
+            ('<circle cx="6" cy="6" r="4.5" fill="#7f8c99"/>', "on the Pareto front"),
+            (
+                '<circle cx="6" cy="6" r="4" fill="#ffffff" stroke="#7f8c99" stroke-width="2"/>',
+                "dominated",
+            ),
             (
                 '<line x1="0" y1="6" x2="24" y2="6" stroke="#52606d" stroke-width="1.6" '
                 'stroke-dasharray="5 3"/>',
-                "Pareto front (accuracy, cost, latency p50)",
+                f"front of accuracy and {axis}",
             ),
             (
                 '<line x1="6" y1="1" x2="6" y2="11" stroke="#7f8c99" stroke-width="1.6"/>',
@@ -888,16 +1058,29 @@ def _scatter(t: TestAnalysis, colours: dict[str, str], recommended: str | None, 
             ),
         ]
     )
-    if any(nxt.y < prev.y for prev, nxt in itertools.pairwise(front)):
-        why = (
-            "latency p50, so the line steps down to a pattern that costs more and is less "
-            "accurate but is faster"
-            if by_cost
-            else "cost (an unknown cost is not compared with a known one), so the line steps "
-            "down to a pattern that is slower and less accurate but cheaper or unpriced"
+    off_line = sorted(pt.pattern for pt in points if pt.pareto and pt not in line)
+    if off_line:
+        why = "latency p50" if by_cost else "cost per run (or an unknown cost, not compared)"
+        legend += (
+            f'<p class="small muted">Also on the front, off the line for what this chart does '
+            f"not show ({why}): {_e(', '.join(off_line))}.</p>"
         )
-        legend += f'<p class="small muted">The front also weighs {why}.</p>'
     return _figure(title, subtitle, "".join(svg), legend)
+
+
+def _front_line(points: Sequence[_Point], x: pareto.Criterion) -> list[_Point]:
+    """The points the dashed line joins, in order along the x axis: those on the Pareto front
+    that no other point on it beats on the chart's two axes alone (compared as shown).
+
+    Consecutive points then rise in both accuracy and x, and the open box between them holds
+    no pattern (one there would beat an end of the segment), so straight segments pass
+    through no pattern that is not on the line.
+    """
+    on_front = {pt.pattern: (pt.y, pt.x) for pt in points if pt.pareto}
+    joined = pareto.front(on_front, (pareto.ACCURACY, x))
+    return sorted(
+        (pt for pt in points if pt.pattern in joined), key=lambda pt: (pt.x, pt.y, pt.pattern)
+    )
 
 
 def _axes(
@@ -1000,9 +1183,9 @@ def _latency_chart(
     known = [v for _, values in rows for v in values]
     if not known:
         return _figure(title, "", '<p class="muted">No latencies recorded.</p>', "")
-    width, top, bottom, right = 600.0, 8.0, 46.0, 18.0
-    row_h = _clamp(320.0 / len(rows), 30.0, 50.0)
-    label_w = min(210.0, max(_CHAR_WIDTH * len(name) for name, _ in rows) + 22.0)
+    width, top, bottom, right = 480.0, 8.0, 46.0, 16.0
+    row_h = _clamp(240.0 / len(rows), 28.0, 40.0)
+    label_w = min(190.0, max(_BOLD_WIDTH * len(name) for name, _ in rows) + 22.0)
     height = top + row_h * len(rows) + bottom
     lo, hi = _linear_domain(0.0, max(known) * 1.04)
     xs = _Scale(lo, hi, label_w, width - right)
@@ -1036,7 +1219,7 @@ def _latency_chart(
                 f'height="{_f(row_h)}" fill="#f7f8fa"/>'
             )
         weight = ' font-weight="600"' if name in (t.baseline, recommended) else ""
-        label = name if len(name) * _CHAR_WIDTH <= label_w - 14 else _shorten(name, label_w)
+        label = name if len(name) * _BOLD_WIDTH <= label_w - 14 else _shorten(name, label_w)
         svg.append(
             f'<text class="row-label" x="{_f(label_w - 12)}" y="{_f(mid + 4)}" '
             f'text-anchor="end"{weight}>{_e(label)}</text>'
@@ -1081,5 +1264,5 @@ def _latency_chart(
 
 
 def _shorten(name: str, label_w: float) -> str:
-    keep = max(4, int((label_w - 14) / _CHAR_WIDTH) - 1)
+    keep = max(4, int((label_w - 14) / _BOLD_WIDTH) - 1)
     return name[:keep] + "…"

@@ -7,6 +7,7 @@ Every value a user can get wrong is checked here, at start-up, and a bad one bec
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .patterns import PatternSpec, Registry, SpecError
+from .patterns import PatternSpec, Registry, SpecError, quoted
 from .records import ItemResult
 from .runner import Thresholds
+from .scrub import ScrubRules, check_entry, split_entries
 
 if TYPE_CHECKING:
     from .gates import GateRule
@@ -35,25 +37,65 @@ MARKER_KEYWORDS = (
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (argparse ``type=``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: use an integer >= 1")
-    return value
+MAX_REPEAT = 10_000
+"""The most repetitions per item: far beyond what any comparison needs (docs/statistics.md),
+and a typo such as 1000000 would otherwise run for days."""
+MAX_CONCURRENCY = 512
+"""The largest concurrency bound: the thread pool for sync roles holds 512 threads, so a larger
+bound could not be honoured (leave the option out for no bound)."""
+MAX_SEED = 2**64 - 1
+"""Seeds are 0 to 2**64 - 1, what NumPy's and Python's generators take alike."""
 
 
-def non_negative_float(text: str) -> float:
-    """A number >= 0 (argparse ``type=``)."""
+def bounded_int(low: int, high: int | None = None, hint: str = "") -> Callable[[str], int]:
+    """An argparse ``type=``: an integer from ``low`` to ``high`` (inclusive)."""
+
+    def parse(text: str) -> int:
+        span = f"from {low} to {high}" if high is not None else f">= {low}"
+        allowed = f"use an integer {span}{hint}"
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{quoted(text)} is not an integer; {allowed}"
+            ) from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{quoted(text)} is not allowed: {allowed}")
+        return value
+
+    return parse
+
+
+positive_int = bounded_int(1)
+"""An integer >= 1 (argparse ``type=``)."""
+repeat_count = bounded_int(1, MAX_REPEAT)
+"""Repetitions per item (argparse ``type=``)."""
+concurrency = bounded_int(1, MAX_CONCURRENCY, " (leave it out for no bound)")
+"""A concurrency bound (argparse ``type=``)."""
+seed_value = bounded_int(0, MAX_SEED)
+"""A seed (argparse ``type=``)."""
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _number(text: str) -> float | None:
+    """``text`` as a finite float, or None."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: use a number >= 0")
+        return None
+    return value if math.isfinite(value) else None
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (argparse ``type=``)."""
+    value = _number(text)
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} is not allowed: use a finite number >= 0, e.g. 2.50"
+        )
     return value
 
 
@@ -68,21 +110,20 @@ def record_mode(text: str) -> str:
 
 def alpha_value(text: str) -> float:
     """A significance level in (0, 0.5) (argparse ``type=``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 0.5:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: use a number in (0, 0.5)")
+    value = _number(text)
+    if value is None or not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} is not allowed: use a number in (0, 0.5), e.g. 0.05"
+        )
     return value
 
 
-def integer(text: str) -> int:
-    """Any integer (argparse ``type=``)."""
+def scrub_entries(text: str) -> list[str]:
+    """Names and ``re:PATTERN``s to scrub, comma-separated (argparse ``type=``)."""
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        return [check_entry(entry) for entry in split_entries(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -99,18 +140,20 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--patterns-repeat",
         dest="agentpatterns_repeat",
-        type=positive_int,
+        type=repeat_count,
         default=None,
         metavar="N",
-        help="repetitions per item; wins over the marker's repeat. Default: %(default)r",
+        help=f"repetitions per item, 1 to {MAX_REPEAT}; wins over the marker's repeat. "
+        "Default: %(default)r",
     )
     group.addoption(
         "--patterns-max-concurrency",
         dest="agentpatterns_max_concurrency",
-        type=positive_int,
+        type=concurrency,
         default=None,
         metavar="K",
-        help="bound on concurrent role calls within an item. Default: %(default)r (unbounded)",
+        help=f"bound on concurrent role calls within an item, 1 to {MAX_CONCURRENCY}. "
+        "Default: %(default)r (unbounded)",
     )
     group.addoption(
         "--patterns-json",
@@ -122,7 +165,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--patterns-seed",
         dest="agentpatterns_seed",
-        type=integer,
+        type=seed_value,
         default=None,
         metavar="S",
         help="seed for everything random the plugin does. Default: %(default)r (0)",
@@ -151,6 +194,15 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="USD",
         help="stop making live calls once this much was spent. Default: %(default)r",
+    )
+    group.addoption(
+        "--patterns-max-calls",
+        dest="agentpatterns_max_calls",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="stop making live calls once N were made (one cap for the whole run, "
+        "priced or not). Default: %(default)r",
     )
     group.addoption(
         "--patterns-trace",
@@ -203,7 +255,23 @@ def add_options(parser: pytest.Parser) -> None:
         dest="agentpatterns_markdown",
         default=None,
         metavar="PATH",
-        help="write the summary as Markdown (e.g. $GITHUB_STEP_SUMMARY). Default: %(default)r",
+        help="write the summary as Markdown, replacing the file. Default: %(default)r",
+    )
+    group.addoption(
+        "--patterns-markdown-append",
+        dest="agentpatterns_markdown_append",
+        action="store_true",
+        default=False,
+        help="append the Markdown summary to the --patterns-markdown file instead of replacing "
+        "it (for $GITHUB_STEP_SUMMARY, which GitHub wants appended). Default: off",
+    )
+    group.addoption(
+        "--patterns-list",
+        dest="agentpatterns_list",
+        action="store_true",
+        default=False,
+        help="list the patterns and aggregators this run knows (built-in and registered by "
+        "plugins and conftest.py files), with their parameters, defaults and ranges, and exit",
     )
     group.addoption(
         "--patterns-html",
@@ -213,12 +281,29 @@ def add_options(parser: pytest.Parser) -> None:
         help="write a self-contained HTML report with charts (docs/html-report.md). "
         "Default: %(default)r",
     )
+    group.addoption(
+        "--patterns-scrub",
+        dest="agentpatterns_scrub",
+        type=scrub_entries,
+        action="append",
+        default=None,
+        metavar="NAME[,NAME]",
+        help="also scrub from cassettes these header, query parameter or body field names, and "
+        "re:PATTERN matches (a re: entry runs to the end of its value; repeat the option for "
+        "more). Adds to the ini's list. Default: %(default)r",
+    )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
     parser.addini(
         "agentpatterns_fail_on_inconclusive",
         "inconclusive gates fail the run (as --patterns-fail-on-inconclusive)",
         type="bool",
         default=False,
+    )
+    parser.addini(
+        "agentpatterns_scrub",
+        "names and re:PATTERNs to scrub from cassettes, one or more per line (as --patterns-scrub)",
+        type="linelist",
+        default=[],
     )
     parser.addini("agentpatterns_patterns", "patterns to run (as --patterns)", default="")
     parser.addini("agentpatterns_repeat", "repetitions per item (as --patterns-repeat)", default="")
@@ -228,6 +313,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "agentpatterns_budget", "live-spend budget in USD (as --patterns-budget)", default=""
+    )
+    parser.addini(
+        "agentpatterns_max_calls", "cap on live calls (as --patterns-max-calls)", default=""
     )
     parser.addini(
         "agentpatterns_prices",
@@ -260,6 +348,7 @@ class Settings:
     trace_path: Path | None
     alpha: float = 0.05
     markdown_path: Path | None = None
+    markdown_append: bool = False
     html_path: Path | None = None
     save_path: Path | None = None
     baseline_path: Path | None = None
@@ -267,6 +356,8 @@ class Settings:
     rules: tuple[GateRule, ...] = ()
     ledger: Path | None = None
     fail_on_inconclusive: bool = False
+    scrub: ScrubRules = field(default_factory=ScrubRules)
+    max_calls: int | None = None
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -284,7 +375,18 @@ def _from_ini(config: pytest.Config, key: str, parse: Callable[[str], Any]) -> A
     try:
         return parse(raw)
     except (argparse.ArgumentTypeError, SpecError) as exc:
-        raise pytest.UsageError(f"ini {key} = {raw!r}: {exc}") from None
+        raise pytest.UsageError(f"ini {key} = {quoted(raw)}: {exc}") from None
+
+
+def _option_or_ini(config: pytest.Config, name: str, parse: Callable[[str], Any]) -> Any:
+    """The option's value when given, else the ini key's (both named ``name``).
+
+    A bad ini value is refused even when the option overrides it: the ini file is shared,
+    and the next run without the option would stop on it anyway.
+    """
+    from_ini = _from_ini(config, name, parse)
+    value = config.getoption(name)
+    return value if value is not None else from_ini
 
 
 def load_settings(config: pytest.Config, registry: Registry) -> Settings:
@@ -294,12 +396,15 @@ def load_settings(config: pytest.Config, registry: Registry) -> Settings:
     """
     settings = _load_settings(config, registry)
     shared = getattr(config, "workerinput", {}).get("agentpatterns")
+    if not hasattr(config, "workerinput"):
+        # Before any test runs, so no live call is paid for a report that cannot be written.
+        check_paths(settings, cassette_option=_cassette_option(config))
     if shared:
         ledger = Path(shared["ledger"]) if shared["ledger"] else None
         settings = replace(
             settings, seed=shared["seed"], record_mode=shared["record_mode"], ledger=ledger
         )
-    elif settings.budget is not None:
+    elif settings.budget is not None or settings.max_calls is not None:
         fd, name = tempfile.mkstemp(prefix="agentpatterns-budget-", suffix=".txt")
         os.close(fd)
         settings = replace(settings, ledger=Path(name))
@@ -317,50 +422,74 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
         patterns=patterns,
         ini_patterns=_from_ini(config, "agentpatterns_patterns", registry.parse),
         repeat=config.getoption("agentpatterns_repeat"),
-        ini_repeat=_from_ini(config, "agentpatterns_repeat", positive_int),
-        max_concurrency=config.getoption("agentpatterns_max_concurrency")
-        or _from_ini(config, "agentpatterns_max_concurrency", positive_int),
+        ini_repeat=_from_ini(config, "agentpatterns_repeat", repeat_count),
+        max_concurrency=_option_or_ini(config, "agentpatterns_max_concurrency", concurrency),
         json_path=Path(json_path) if json_path else None,
         seed=config.getoption("agentpatterns_seed") or 0,
-        record_mode=config.getoption("agentpatterns_record")
-        or _from_ini(config, "agentpatterns_record", record_mode)
+        record_mode=_option_or_ini(config, "agentpatterns_record", record_mode)
         or ("none" if os.environ.get("CI") else "once"),
         cassette_dir=_path(
             config,
             config.getoption("agentpatterns_cassette_dir")
             or str(config.getini("agentpatterns_cassette_dir")).strip(),
         ),
-        budget=config.getoption("agentpatterns_budget")
-        if config.getoption("agentpatterns_budget") is not None
-        else _from_ini(config, "agentpatterns_budget", non_negative_float),
+        budget=_option_or_ini(config, "agentpatterns_budget", non_negative_float),
+        max_calls=_option_or_ini(config, "agentpatterns_max_calls", positive_int),
         trace_path=Path(trace) if (trace := config.getoption("agentpatterns_trace")) else None,
         alpha=config.getoption("agentpatterns_alpha") or 0.05,
         markdown_path=_opt_path(config.getoption("agentpatterns_markdown")),
+        markdown_append=_markdown_append(config),
         html_path=_opt_path(config.getoption("agentpatterns_html")),
         fail_on_inconclusive=bool(
             config.getoption("agentpatterns_fail_on_inconclusive")
             or config.getini("agentpatterns_fail_on_inconclusive")
         ),
+        scrub=_scrub_rules(config),
         **_gate_settings(config),
     )
+
+
+def _scrub_rules(config: pytest.Config) -> ScrubRules:
+    entries = [e for value in config.getoption("agentpatterns_scrub") or () for e in value]
+    for line in config.getini("agentpatterns_scrub"):
+        try:
+            entries.extend(check_entry(entry) for entry in split_entries(line))
+        except ValueError as exc:
+            raise pytest.UsageError(f"ini agentpatterns_scrub: {exc}") from None
+    return ScrubRules.parse(entries)
+
+
+def _markdown_append(config: pytest.Config) -> bool:
+    append = bool(config.getoption("agentpatterns_markdown_append"))
+    if append and not config.getoption("agentpatterns_markdown"):
+        raise pytest.UsageError(
+            "--patterns-markdown-append needs --patterns-markdown=PATH, the file to append to, "
+            'e.g. --patterns-markdown="$GITHUB_STEP_SUMMARY" --patterns-markdown-append'
+        )
+    return append
 
 
 def _opt_path(text: str | None) -> Path | None:
     return Path(text) if text else None
 
 
+def _rules(text: str) -> tuple[GateRule, ...]:
+    from .gates import parse_rules  # numpy and scipy: only when there are gates
+
+    try:
+        return parse_rules(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _gate_settings(config: pytest.Config) -> dict[str, Any]:
     cli_rules = config.getoption("agentpatterns_fail_on")
-    text = cli_rules if cli_rules is not None else str(config.getini("agentpatterns_fail_on"))
-    where = "--patterns-fail-on" if cli_rules is not None else "ini agentpatterns_fail_on"
-    try:
-        rules: tuple[Any, ...] = ()
-        if text.strip():
-            from .gates import parse_rules  # numpy and scipy: only when there are gates
-
-            rules = parse_rules(text)
-    except ValueError as exc:
-        raise pytest.UsageError(f"{where}={text!r}: {exc}") from None
+    rules = _from_ini(config, "agentpatterns_fail_on", _rules) or ()
+    if cli_rules is not None:
+        try:
+            rules = _rules(cli_rules) if cli_rules.strip() else ()
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"--patterns-fail-on={quoted(cli_rules)}: {exc}") from None
     baseline_path = _opt_path(config.getoption("agentpatterns_baseline"))
     save_path = _opt_path(config.getoption("agentpatterns_save"))
     if cli_rules and baseline_path is None:
@@ -389,6 +518,97 @@ def _gate_settings(config: pytest.Config) -> dict[str, Any]:
     }
 
 
+OUTPUT_OPTIONS = (
+    ("--patterns-json", "json_path"),
+    ("--patterns-save", "save_path"),
+    ("--patterns-markdown", "markdown_path"),
+    ("--patterns-html", "html_path"),
+    ("--patterns-trace", "trace_path"),
+)
+"""The options naming a file the run writes, and the settings that hold them."""
+
+
+def check_paths(settings: Settings, cassette_option: str | None = None) -> None:
+    """Refuse output files and a cassette folder that could not be written, at start-up.
+
+    An output must not be a folder, the baseline, or another report's file (``--patterns-json``
+    and ``--patterns-save`` may share one: they write the same document), and its folder must
+    exist or be creatable. Raises ``pytest.UsageError`` naming the option and the path.
+    """
+    baseline = _resolved(settings.baseline_path)
+    taken: dict[Path, str] = {}
+    for option, attribute in OUTPUT_OPTIONS:
+        path: Path | None = getattr(settings, attribute)
+        if path is None:
+            continue
+        where = f"{option}={path}"
+        problem = file_problem(path)
+        if problem:
+            raise pytest.UsageError(f"{where}: {problem}")
+        resolved = _resolved(path)
+        if resolved is not None and resolved == baseline and option != "--patterns-save":
+            raise pytest.UsageError(
+                f"{where} would overwrite the baseline this run is compared against "
+                f"(--patterns-baseline); write the report to another path"
+            )
+        other = taken.get(resolved) if resolved is not None else None
+        if other is not None and {option, other} != {"--patterns-json", "--patterns-save"}:
+            raise pytest.UsageError(
+                f"{where}: {other} writes the same file; give each report its own path"
+            )
+        if resolved is not None:
+            taken.setdefault(resolved, option)
+    directory = settings.cassette_dir
+    if directory is not None:
+        problem = folder_problem(directory, write=settings.record_mode != "none")
+        if problem:
+            where = cassette_option or f"--patterns-cassette-dir={directory}"
+            raise pytest.UsageError(f"{where}: {problem}")
+
+
+def file_problem(path: Path) -> str | None:
+    """Why a file could not be written at ``path`` (its folder is made if missing), or None."""
+    try:
+        if path.is_dir():
+            return "this is a folder; give the path of a file in it"
+    except OSError as exc:
+        return f"not a usable path ({exc.strerror or exc})"
+    return folder_problem(path.parent, write=True)
+
+
+def folder_problem(directory: Path, *, write: bool) -> str | None:
+    """Why ``directory`` could not be used (made if missing, written to if ``write``), or None."""
+    existing = directory
+    try:
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{existing} is a file, not a folder, so nothing can be written under it"
+    except OSError as exc:
+        return f"not a usable path ({exc.strerror or exc})"
+    if write and not os.access(existing, os.W_OK | os.X_OK):
+        return f"the folder {existing} is not writable"
+    return None
+
+
+def _resolved(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _cassette_option(config: pytest.Config) -> str:
+    """How the user wrote the cassette folder, for error messages."""
+    given = config.getoption("agentpatterns_cassette_dir")
+    if given:
+        return f"--patterns-cassette-dir={given}"
+    text = str(config.getini("agentpatterns_cassette_dir")).strip()
+    return f"ini agentpatterns_cassette_dir = {quoted(text)}"
+
+
 def _path(config: pytest.Config, text: str | None) -> Path | None:
     if not text:
         return None
@@ -413,45 +633,50 @@ def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -
             f"{where}: unknown agentpatterns marker keyword {unknown[0]!r}; "
             f"allowed: {', '.join(MARKER_KEYWORDS)}"
         )
+
+    def refuse(key: str, allowed: str) -> pytest.UsageError:
+        return pytest.UsageError(
+            f"{where}: agentpatterns({key}={_cut(repr(kwargs[key]))}) is not allowed: use {allowed}"
+        )
+
     patterns = None
-    if kwargs.get("patterns") is not None:
-        raw = kwargs["patterns"]
-        text = raw if isinstance(raw, str) else ",".join(raw)
+    raw = kwargs.get("patterns")
+    if raw is not None:
+        if isinstance(raw, str):
+            text = raw
+        elif isinstance(raw, (list, tuple)) and all(isinstance(p, str) for p in raw):
+            text = ",".join(raw)
+        else:
+            raise refuse("patterns", "a spec string or a list of them, e.g. 'single,parallel(n=8)'")
         try:
             patterns = registry.parse(text)
         except SpecError as exc:
             raise pytest.UsageError(f"{where}: agentpatterns(patterns={raw!r}): {exc}") from None
     repeat = kwargs.get("repeat")
     if repeat is not None and (
-        isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1
+        isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT
     ):
-        raise pytest.UsageError(
-            f"{where}: agentpatterns(repeat={repeat!r}) is not allowed: use an integer >= 1"
-        )
+        raise refuse("repeat", f"an integer from 1 to {MAX_REPEAT}")
     limits: dict[str, float] = {}
-    for key, low, high in (
-        ("min_accuracy", 0.0, 1.0),
-        ("max_cost", 0.0, None),
-        ("max_latency", 0.0, None),
-    ):
+    for key, high in (("min_accuracy", 1.0), ("max_cost", None), ("max_latency", None)):
         value = kwargs.get(key)
         if value is None:
             continue
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
-            or value < low
+            or not math.isfinite(value)
+            or value < 0
             or (high is not None and value > high)
         ):
-            allowed = f"a number from {low:g} to {high:g}" if high is not None else "a number >= 0"
-            raise pytest.UsageError(
-                f"{where}: agentpatterns({key}={value!r}) is not allowed: use {allowed}"
-            )
+            raise refuse(key, "a number from 0 to 1" if high else "a finite number >= 0")
         limits[key] = float(value)
     baseline = kwargs.get("baseline_pattern")
     if baseline is not None:
+        if not isinstance(baseline, str):
+            raise refuse("baseline_pattern", "one pattern spec as a string, e.g. 'single'")
         try:
-            baseline = registry.parse_one(str(baseline)).id
+            baseline = registry.parse_one(baseline).id
         except SpecError as exc:
             raise pytest.UsageError(
                 f"{where}: agentpatterns(baseline_pattern={baseline!r}): {exc}"

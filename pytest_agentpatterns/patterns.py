@@ -7,6 +7,7 @@ Every built-in pattern is a short composition of the :class:`~.execution.Flow` p
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +23,21 @@ class SpecError(ValueError):
     """A pattern spec that cannot be parsed or validated; the message says what is allowed."""
 
 
+MAX_BRANCHES = 64
+"""The most concurrent candidates a built-in pattern forks (``parallel``, ``hybrid``,
+``escalate``): each is a live provider call at the same moment, beyond what one API key's
+concurrency limits take, and the thread pool for sync roles must also hold nested forks and
+every xdist worker's items."""
+MAX_ITERS = 64
+"""The most rounds ``loop`` runs: each is a verify and a refine call, one after the other."""
+
+
 @dataclass(frozen=True)
 class Param:
-    """A pattern parameter: its type, default and allowed range (bounds inclusive)."""
+    """A pattern parameter: its type, default and allowed range (bounds inclusive).
+
+    Values are finite: NaN and infinities are refused whatever the range.
+    """
 
     type: type
     default: int | float
@@ -32,12 +45,29 @@ class Param:
     maximum: float | None = None
     doc: str = ""
 
+    def __post_init__(self) -> None:
+        if self.type not in (int, float):
+            raise SpecError(f"Param type must be int or float, got {self.type!r}")
+        for bound in (self.minimum, self.maximum):
+            if bound is not None and (
+                isinstance(bound, bool)
+                or not isinstance(bound, (int, float))
+                or not math.isfinite(bound)
+            ):
+                raise SpecError(f"Param bounds must be finite numbers or None, got {bound!r}")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise SpecError(f"Param minimum {self.minimum:g} is above its maximum {self.maximum:g}")
+        _coerce("Param", "default", self, self.default)
+
     def allowed(self) -> str:
-        kind = "an integer" if self.type is int else "a number"
+        """What a value may be, as an error message says it."""
+        kind = "an integer" if self.type is int else "a finite number"
         if self.minimum is not None and self.maximum is not None:
             return f"{kind} from {self.minimum:g} to {self.maximum:g}"
         if self.minimum is not None:
             return f"{kind} >= {self.minimum:g}"
+        if self.maximum is not None:
+            return f"{kind} <= {self.maximum:g}"
         return kind
 
 
@@ -116,6 +146,7 @@ class Registry:
         async def aggregate(flow: Flow, outputs: list[Any]) -> Any:
             return await flow.call("aggregate", fn, outputs)
 
+        aggregate.__doc__ = fn.__doc__  # for --patterns-list
         self.aggregators[name] = aggregate
 
     def builtin_specs(self) -> tuple[PatternSpec, ...]:
@@ -125,12 +156,14 @@ class Registry:
     def canonical(self, name: str, given: Mapping[str, str | int | float]) -> PatternSpec:
         """Validate parameters and fill in defaults, in declaration order."""
         if name not in self.patterns:
-            raise SpecError(f"unknown pattern {name!r}; allowed: {self.allowed()}")
+            raise SpecError(f"unknown pattern {quoted(name)}; allowed: {self.allowed()}")
         pattern = self.patterns[name]
         unknown = [k for k in given if k not in pattern.params]
         if unknown:
             allowed = ", ".join(pattern.params) or "none"
-            raise SpecError(f"pattern {name!r} has no parameter {unknown[0]!r}; allowed: {allowed}")
+            raise SpecError(
+                f"pattern {name!r} has no parameter {quoted(unknown[0])}; allowed: {allowed}"
+            )
         values: list[tuple[str, int | float]] = []
         for key, param in pattern.params.items():
             raw = given.get(key, param.default)
@@ -150,26 +183,35 @@ class Registry:
         return tuple(dict.fromkeys(specs))
 
     def parse_one(self, text: str) -> PatternSpec:
-        match = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s*(?:\((.*)\))?\s*", text)
+        """Parse one spec, ``name`` or ``name(key=value, ...)``, into its canonical form."""
+        stripped = text.strip()
+        match = _SPEC.fullmatch(stripped)
         if not match:
             raise SpecError(
-                f"malformed pattern spec {text!r}; write name or name(key=value, ...), "
+                f"malformed pattern spec {quoted(stripped)}; write name or name(key=value, ...), "
                 f"e.g. parallel(n=8); allowed: {self.allowed()}"
             )
         name, args = match.group(1), match.group(2)
         given: dict[str, str] = {}
         if args is not None and args.strip():
             for arg in args.split(","):
-                key, eq, value = arg.partition("=")
-                if not eq or not key.strip() or not value.strip():
+                key, eq, value = (part.strip() for part in arg.partition("="))
+                if not eq or not key or not value:
                     raise SpecError(
-                        f"malformed argument {arg.strip()!r} in {text.strip()!r}; "
+                        f"malformed argument {quoted(arg.strip())} in {quoted(stripped)}; "
                         "write key=value, e.g. parallel(n=8)"
                     )
-                given[key.strip()] = value.strip()
+                if key in given:
+                    raise SpecError(
+                        f"parameter {key!r} given twice in {quoted(stripped)}; "
+                        "write each key=value once, e.g. parallel(n=8)"
+                    )
+                given[key] = value
         return self.canonical(name, given)
 
     def allowed(self) -> str:
+        """Every pattern with its parameters' defaults, then ``all``."""
+
         def show(p: Pattern) -> str:
             if not p.params:
                 return p.name
@@ -178,37 +220,66 @@ class Registry:
         return ", ".join(show(p) for p in self.patterns.values()) + ", all"
 
 
+_SPEC = re.compile(r"([A-Za-z_]\w*)\s*(?:\(([^()]*)\))?")
+"""A stripped spec: a name, then optionally one level of parentheses holding the arguments."""
+
+
+def quoted(text: str, limit: int = 60) -> str:
+    """``text`` quoted for an error message, cut short when long."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def _coerce(name: str, key: str, param: Param, raw: str | int | float) -> int | float:
+    """``raw`` as the parameter's type, or a SpecError saying what is allowed."""
+
+    def refuse() -> SpecError:
+        shown = raw if not isinstance(raw, str) else quoted(raw)[1:-1]
+        return SpecError(f"{name}({key}={shown}) is not allowed: {key} must be {param.allowed()}")
+
+    if isinstance(raw, bool):
+        raise refuse()
+    value: int | float
     try:
         if param.type is int:
             if isinstance(raw, float) and not raw.is_integer():
                 raise ValueError
-            value: int | float = int(raw) if not isinstance(raw, str) else int(raw, 10)
+            value = int(raw, 10) if isinstance(raw, str) else int(raw)
         else:
             value = float(raw)
-    except ValueError:
-        raise SpecError(
-            f"{name}({key}={raw}) is not allowed: {key} must be {param.allowed()}"
-        ) from None
+    except (TypeError, ValueError, OverflowError):
+        raise refuse() from None
+    if not math.isfinite(value):
+        raise refuse()
     if (param.minimum is not None and value < param.minimum) or (
         param.maximum is not None and value > param.maximum
     ):
-        raise SpecError(f"{name}({key}={raw}) is not allowed: {key} must be {param.allowed()}")
+        raise refuse()
     return value
 
 
 def _split_top_level(text: str) -> list[str]:
+    """Split at the commas outside parentheses; unbalanced parentheses are a SpecError."""
     parts, depth, current = [], 0, ""
     for char in text:
         if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
+            if depth < 0:
+                raise SpecError(
+                    f"unbalanced ')' in {quoted(text.strip())}; write name(key=value, ...), "
+                    "e.g. parallel(n=8)"
+                )
         if char == "," and depth == 0:
             parts.append(current.strip())
             current = ""
         else:
             current += char
+    if depth > 0:
+        raise SpecError(
+            f"unclosed '(' in {quoted(text.strip())}; write name(key=value, ...), "
+            "e.g. parallel(n=8)"
+        )
     parts.append(current.strip())
     return [p for p in parts if p]
 
@@ -289,14 +360,20 @@ def builtin_registry() -> Registry:
     n = "number of concurrent candidates"
     builtins: list[tuple[str, PatternFn, dict[str, Param], tuple[str, ...]]] = [
         ("single", single, {}, ("propose",)),
-        ("sequential", sequential, {}, ("propose",)),
-        ("parallel", parallel, {"n": Param(int, 5, 1, doc=n)}, ("propose", "aggregate")),
-        ("hybrid", hybrid, {"n": Param(int, 3, 1, doc=n)}, ("propose", "verify")),
+        # Without steps the chain would be [propose], a duplicate of single: skip instead.
+        ("sequential", sequential, {}, ("steps",)),
+        (
+            "parallel",
+            parallel,
+            {"n": Param(int, 5, 1, MAX_BRANCHES, doc=n)},
+            ("propose", "aggregate"),
+        ),
+        ("hybrid", hybrid, {"n": Param(int, 3, 1, MAX_BRANCHES, doc=n)}, ("propose", "verify")),
         (
             "escalate",
             escalate,
             {
-                "n": Param(int, 3, 1, doc=n),
+                "n": Param(int, 3, 1, MAX_BRANCHES, doc=n),
                 "threshold": Param(float, 0.67, 0.0, 1.0, doc="vote share to accept"),
             },
             ("propose",),
@@ -304,7 +381,7 @@ def builtin_registry() -> Registry:
         (
             "loop",
             loop,
-            {"max_iters": Param(int, 3, 1, doc="rounds of verify/refine")},
+            {"max_iters": Param(int, 3, 1, MAX_ITERS, doc="rounds of verify/refine")},
             ("propose", "verify", "refine"),
         ),
     ]

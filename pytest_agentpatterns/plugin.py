@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,12 +15,13 @@ import pytest
 from . import options, transport
 from .budget import Ledger
 from .fixture import Agent
-from .patterns import PatternSpec, Registry, builtin_registry
+from .patterns import PatternSpec, Registry, SpecError, builtin_registry
 from .records import ItemResult
 from .runner import ItemPlan, run_item
 
 if TYPE_CHECKING:
     from .sim import Simulator
+    from .sim.config import ModelsSource, WorldSource
 
 METER = pytest.StashKey[transport.Meter]()
 REGISTRY = pytest.StashKey[Registry]()
@@ -27,8 +29,10 @@ SETTINGS = pytest.StashKey[options.Settings]()
 RESULTS = pytest.StashKey[list[ItemResult]]()
 SUMMARY = pytest.StashKey[tuple[Any, Any, list[str]]]()
 GATES = pytest.StashKey[Any]()
+MARKER_ERRORS = pytest.StashKey[list[str]]()
 INSTALLED = pytest.StashKey[bool]()
 PROPERTY = "agentpatterns"
+USAGE_ERROR = "agentpatterns_usage_error"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -47,15 +51,38 @@ def pytest_configure(config: pytest.Config) -> None:
         "agentpatterns(patterns=None, repeat=None, min_accuracy=None, max_cost=None, "
         "max_latency=None, baseline_pattern='single'): settings for a pattern test.",
     )
-    registry = builtin_registry()
-    config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
+    registry = _registry(config)
     config.stash[REGISTRY] = registry
     config.stash[SETTINGS] = options.load_settings(config, registry)
     config.stash[RESULTS] = []
+    config.stash[MARKER_ERRORS] = []
     config.stash[METER] = _meter(config)
     config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
+
+
+def _registry(config: pytest.Config) -> Registry:
+    registry = builtin_registry()
+    try:
+        config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
+    except SpecError as exc:
+        raise pytest.UsageError(f"pytest_agentpatterns_register: {exc}") from None
+    return registry
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--patterns-list`` prints the registry and exits, as ``--markers`` does."""
+    if not config.getoption("agentpatterns_list"):
+        return None
+    import shutil
+    import sys
+
+    from .listing import render_registry
+
+    sys.stdout.write(render_registry(_registry(config), shutil.get_terminal_size().columns))
+    return 0
 
 
 class _XdistHooks:
@@ -66,6 +93,13 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["agentpatterns"] = self.config.stash[SETTINGS].for_workers()
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        # Workers collect, so a bad marker stops them; the run must stop with the same usage
+        # error (exit code 4) rather than as a crashed worker.
+        message = getattr(node, "workeroutput", {}).get(USAGE_ERROR)
+        if message:
+            raise pytest.UsageError(message)
 
 
 @pytest.hookimpl(trylast=True)
@@ -86,10 +120,15 @@ def _meter(config: pytest.Config) -> transport.Meter:
     except ValueError as exc:
         raise pytest.UsageError(f"ini agentpatterns_prices: {exc}") from None
     config.hook.pytest_agentpatterns_prices(prices=overrides)
-    table = load_default_prices().with_overrides(overrides)
+    prices = load_default_prices().with_overrides(overrides)
     settings = config.stash[SETTINGS]
+
     return transport.Meter(
-        cost_of=table.cost, budget=settings.budget, ledger=Ledger(settings.ledger)
+        cost_of=prices.cost,
+        budget=settings.budget,
+        ledger=Ledger(settings.ledger),
+        max_calls=settings.max_calls,
+        estimate=prices.dearest,
     )
 
 
@@ -111,11 +150,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     config = metafunc.config
     settings = config.stash[SETTINGS]
-    marker = _marker(metafunc.definition, config)
+    try:
+        marker = _marker(metafunc.definition, config)
+    except pytest.UsageError as exc:
+        # Raised here it would be a collection error with a traceback (exit code 2): it is
+        # raised once collection is over, where pytest reports it as a usage error.
+        config.stash[MARKER_ERRORS].append(str(exc))
+        marker = options.MarkerSettings()
     specs = settings.patterns or marker.patterns or settings.ini_patterns
     if not specs:
         specs = (config.stash[REGISTRY].parse_one("single"),)
     metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
+    errors = config.stash.get(MARKER_ERRORS, [])
+    if errors:
+        message = "\n".join(dict.fromkeys(errors))
+        if hasattr(config, "workeroutput"):
+            # The controller raises it too: _XdistHooks.pytest_testnodedown.
+            config.workeroutput[USAGE_ERROR] = message
+        raise pytest.UsageError(message)
 
 
 @pytest.fixture
@@ -139,15 +194,50 @@ def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
 
 
 @pytest.fixture(scope="session")
-def agentpatterns_sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+def agentpatterns_sim_world() -> WorldSource:
+    """The world of ``agentpatterns_sim``: ``None``, the shipped one.
+
+    Override it in a conftest.py (session scope) to return a ``World``, a mapping in the
+    world.json format, or a path to such a file.
+    """
+    return None
+
+
+@pytest.fixture(scope="session")
+def agentpatterns_sim_models() -> ModelsSource:
+    """Model profiles merged over the shipped ones for ``agentpatterns_sim``: ``None``, none.
+
+    Override it in a conftest.py (session scope) to return a mapping of model name to profile,
+    or a path to a models.json file.
+    """
+    return None
+
+
+@pytest.fixture(scope="session")
+def agentpatterns_sim(
+    request: pytest.FixtureRequest,
+    agentpatterns_sim_world: WorldSource,
+    agentpatterns_sim_models: ModelsSource,
+) -> Iterator[Simulator]:
     """A running simulator for the session (docs/simulator.md), seeded with --patterns-seed.
 
     Point the SDKs at it: ``anthropic.Anthropic(base_url=agentpatterns_sim.anthropic_base_url,
     api_key="sim-key")`` or ``openai.OpenAI(base_url=agentpatterns_sim.openai_base_url, ...)``.
+    Its world and models come from the ``agentpatterns_sim_world`` and
+    ``agentpatterns_sim_models`` fixtures.
     """
-    from .sim import Simulator
+    from .sim import SimConfigError, Simulator, load_models, load_world
 
-    with Simulator(seed=request.config.stash[SETTINGS].seed) as simulator:
+    try:
+        world = load_world(agentpatterns_sim_world)
+    except SimConfigError as exc:
+        pytest.fail(f"agentpatterns_sim_world: {exc}", pytrace=False)
+    try:
+        models = load_models(agentpatterns_sim_models)
+    except SimConfigError as exc:
+        pytest.fail(f"agentpatterns_sim_models: {exc}", pytrace=False)
+    seed = request.config.stash[SETTINGS].seed
+    with Simulator(world=world, models=models, seed=seed) as simulator:
         yield simulator
 
 
@@ -204,16 +294,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
     problem: str | None = None
     try:
-        outcome = run_in_cassette(
+        outcome, not_saved = run_in_cassette(
             path,
             settings.record_mode,
             meter,
             lambda attach: run_item(plan, body, agent, hooks=[attach]),
+            scrub=settings.scrub,
         )
     except CassetteError as exc:
         problem = str(exc)
     if problem is not None:
         pytest.fail(problem, pytrace=False)
+    if not_saved is not None:
+        result = replace(outcome.result, cassette_error=str(not_saved))
+        pyfuncitem.user_properties.append((PROPERTY, result.to_dict()))
+        pytest.fail(str(not_saved), pytrace=False)
     pyfuncitem.user_properties.append((PROPERTY, outcome.result.to_dict()))
     if outcome.result.skipped is not None:
         pytest.skip(outcome.result.skipped)
@@ -243,7 +338,7 @@ def _is_controller(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if not _is_controller(config):
+    if not _is_controller(config) or session.exitstatus == pytest.ExitCode.USAGE_ERROR:
         return
     settings = config.stash[SETTINGS]
     results = config.stash[RESULTS]
@@ -285,14 +380,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_json(settings.save_path, document)
     if settings.markdown_path is not None:
         text = render_markdown(analyses, gate_run, notes)
-        with open(settings.markdown_path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+        if settings.markdown_append:
+            settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(settings.markdown_path, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        else:
+            write_atomic(settings.markdown_path, text)
     if settings.html_path is not None:
         from .html import render_html
 
-        page = render_html(
-            analyses, results, gate_run.results if gate_run else (), notes, alpha=settings.alpha
-        )
+        page = render_html(analyses, results, (), notes, alpha=settings.alpha, gate_run=gate_run)
         write_atomic(settings.html_path, page)
     if settings.trace_path is not None:
         lines = trace_lines(results)
@@ -308,9 +405,15 @@ def pytest_terminal_summary(
     from .table import render_terminal
 
     analyses, gate_run, notes = summary
+    results: list[ItemResult] = config.stash[RESULTS]
     width = config.get_terminal_writer().fullwidth
     text = render_terminal(
-        analyses, gate_run, notes, width=width, verbose=config.get_verbosity() > 0
+        analyses,
+        gate_run,
+        notes,
+        width=width,
+        verbose=config.get_verbosity() > 0,
+        results=results,
     )
     terminalreporter.write_sep("=", "agentpatterns summary")
     terminalreporter.write(text)

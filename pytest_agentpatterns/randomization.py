@@ -101,19 +101,31 @@ class _Design:
             self.estimate, self.se(), observed, self.p_value(), self.exact, self.min_p, self.df
         )
 
-    def interval(self, level: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    def interval(
+        self, level: float, bounds: tuple[float, float], points: tuple[float, ...] = (0.0,)
+    ) -> tuple[float, float]:
         """The shifts not rejected at two-sided ``level``, clipped to ``bounds``.
 
-        The interval always contains the estimate; it excludes 0 exactly when
-        ``p_value(0) <= level`` (if the search found the acceptance region to have a hole,
-        the interval is widened to 0 rather than disagree with the test).
+        The interval always contains the estimate. For each of ``points`` (0, a gate's
+        margin) it agrees exactly with the test there: it contains the point when the test
+        does not reject it and excludes it when the test does, even where the p-value
+        jumps exactly at the point or the acceptance region has a hole.
         """
         low, high = bounds
         center = self.estimate
         lower = self._edge(center, low, level)
         upper = self._edge(center, high, level)
-        if self.p_value(0.0) > level:
-            lower, upper = min(lower, 0.0), max(upper, 0.0)
+        for point in points:
+            accepted = self.p_value(point) > level
+            inside = lower <= point <= upper
+            if accepted and not inside:
+                lower, upper = min(lower, point), max(upper, point)
+            elif not accepted and inside:
+                gap = 1e-9 * max(1.0, abs(point))
+                if point < center:
+                    lower = point + gap
+                else:
+                    upper = point - gap
         return lower, upper
 
     def _edge(self, inside: float, limit: float, level: float) -> float:

@@ -165,6 +165,10 @@ class ItemResult:
     baseline_pattern: str = "single"
     skipped: str | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+    stopped: str | None = None
+    """Why the item stopped early (budget or call cap spent), in one line; None when not."""
+    cassette_error: str | None = None
+    """Why the item's cassette was not written (nothing was); None when it was."""
 
     @property
     def n(self) -> int:
@@ -183,6 +187,8 @@ class ItemResult:
             "baseline_pattern": self.baseline_pattern,
             "skipped": self.skipped,
             "thresholds": dict(self.thresholds),
+            "stopped": self.stopped,
+            "cassette_error": self.cassette_error,
             "repetitions": [r.to_dict() for r in self.repetitions],
         }
 

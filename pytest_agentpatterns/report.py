@@ -17,9 +17,10 @@ from . import family, gates, ratios, recommend
 from .analysis import TestAnalysis
 from .atomic import write_atomic
 from .records import ItemResult
+from .schema import RUN_KIND, RUN_SCHEMA_VERSION, SchemaError, check_run
 
-SCHEMA_VERSION = 2
-KIND = "pytest-agentpatterns-report"
+SCHEMA_VERSION = RUN_SCHEMA_VERSION
+KIND = RUN_KIND
 
 
 def _interval(i: Any) -> dict[str, float] | None:
@@ -172,26 +173,22 @@ def build_report(
 
 
 def load_run(path: Path) -> list[ItemResult]:
-    """The items of a saved run; ``ValueError`` naming the file and what is wrong."""
+    """The items of a saved run; ``ValueError`` naming the file and what is wrong.
+
+    Fields this version does not know are ignored (docs/report-schema.md), so a run saved by
+    a later version reads here too.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"baseline file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON, UTF-8
         raise ValueError(f"baseline file {path} is unreadable: {exc}") from None
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise ValueError(
-            f"baseline file {path} is not a run saved by --patterns-save or --patterns-json"
-        )
-    if data.get("schema_version", 0) > SCHEMA_VERSION:
-        raise ValueError(
-            f"baseline file {path} has schema_version {data['schema_version']}; this plugin "
-            f"reads up to {SCHEMA_VERSION}: upgrade pytest-agentpatterns"
-        )
     try:
-        return [ItemResult.from_dict(item) for item in data["items"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"baseline file {path} has a malformed item: {exc!r}") from None
+        items = check_run(data)
+    except SchemaError as exc:
+        raise ValueError(f"baseline file {path} is malformed: {exc}") from None
+    return [ItemResult.from_dict(item) for item in items]
 
 
 def dumps(report: dict[str, Any]) -> str:

@@ -66,6 +66,7 @@ def run_item(
     cassette layer uses this to attach itself).
     """
     repetitions: list[Repetition] = []
+    stopped: str | None = None
     for index in range(plan.repeat):
         state = RepetitionState(index)
         for hook in hooks:
@@ -96,8 +97,14 @@ def run_item(
         else:
             outcome = "scored" if state.score is not None else "correct"
         finally:
-            leave_body(token)
-            state.finish_pending()
+            _end(state, token)
+        if state.stopped is not None:
+            # A call was refused by the budget: this repetition is incomplete and is not
+            # counted; the item's other repetitions are not run.
+            if state.replayer is not None:
+                state.replayer.forget_cancellations(index)
+            stopped = _stop_message(state, plan.repeat - index)
+            break
         if state.failures:
             outcome, error = "error", "\n".join(state.failures)
         latency = _latency(state, plan.max_concurrency)
@@ -120,19 +127,40 @@ def run_item(
         tuple(repetitions),
         plan.baseline_pattern,
         thresholds=plan.thresholds.as_dict(),
+        stopped=stopped,
     )
+    if stopped is not None:
+        return ItemOutcome(result, f"[{plan.pattern}] {stopped}")
     return ItemOutcome(result, judge(result, plan.thresholds))
+
+
+def _end(state: RepetitionState, token: Any) -> None:
+    """Close a repetition: wait for every branch it started, then settle open streams."""
+    leave_body(token)
+    state.seal()
+    state.finish_pending()
+
+
+def _stop_message(state: RepetitionState, skipped: int) -> str:
+    """One line: what limit was reached and what was not done because of it."""
+    assert state.stopped is not None
+    reason = state.stopped.split(" (", 1)[0]
+    calls = f"{state.refused} call{'s' if state.refused != 1 else ''} not made"
+    reps = f"{skipped} repetition{'s' if skipped != 1 else ''} not counted"
+    return f"{reason}: {calls}; {reps} (from r{state.index} on)"
 
 
 def _latency(state: RepetitionState, bound: int | None) -> float:
     """Wall clock when live; when replayed, the recorded calls composed on the virtual clock.
 
     What a live run spent outside calls (threads, parsing) is kept with the cassette and
-    added back on replay, so replayed latency matches the recorded run's.
+    added back on replay, so replayed latency matches the recorded run's. A repetition that
+    replays a recording is replayed even when it made no call (every call was refused as
+    recorded).
     """
     virtual = virtual_latency(state.root, bound)
     replayer = state.replayer
-    if state.replayed:
+    if state.replayed or (replayer is not None and replayer.replays(state.index)):
         return virtual + (replayer.overhead(state.index) if replayer is not None else 0.0)
     if replayer is not None:
         replayer.remember_overhead(state.index, max(0.0, state.wall - virtual))

@@ -191,33 +191,6 @@ def summarize(
     )
 
 
-def pareto_front(points: Mapping[str, tuple[float, float | None, float]]) -> frozenset[str]:
-    """Patterns not dominated on (accuracy up, cost down, latency down).
-
-    A point dominates another when it is at least as good on every criterion and better on
-    one. An unknown cost (None) is incomparable with a known one, so it neither dominates nor
-    is dominated across that divide; two unknown costs are compared on the other criteria.
-    """
-
-    def dominates(
-        a: tuple[float, float | None, float], b: tuple[float, float | None, float]
-    ) -> bool:
-        if (a[1] is None) != (b[1] is None):
-            return False
-        ge = [a[0] >= b[0], a[2] <= b[2]]
-        gt = [a[0] > b[0], a[2] < b[2]]
-        if a[1] is not None and b[1] is not None:
-            ge.append(a[1] <= b[1])
-            gt.append(a[1] < b[1])
-        return all(ge) and any(gt)
-
-    return frozenset(
-        name
-        for name, point in points.items()
-        if not any(dominates(other, point) for o, other in points.items() if o != name)
-    )
-
-
 # --- formatting ------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from . import family, gates, ratios, stats
 from .analysis import PatternAnalysis, TestAnalysis
+from .records import ItemResult
 
 LEGEND = (
     "P: on the Pareto front (accuracy, cost, latency p50). R: recommended. "
@@ -95,12 +96,12 @@ def interval_text(interval: stats.Interval, digits: int = 2) -> str:
 
 
 def _signed(value: float, digits: int) -> str:
-    return "0" if value == 0 else f"{value:+.{digits}f}"
+    return "0" if abs(value) < 1e-6 else f"{value:+.{digits}f}"
 
 
 def _reads_right(value: float, text: str) -> bool:
     """A non-zero bound must not print as zero."""
-    return value == 0 or float(text) != 0
+    return abs(value) < 1e-6 or float(text) != 0
 
 
 def ratio_text(r: ratios.Ratio) -> str:
@@ -186,8 +187,12 @@ def render_terminal(
     *,
     width: int = 80,
     verbose: bool = False,
+    results: Sequence[ItemResult] = (),
 ) -> str:
-    """The summary for the terminal, no line longer than ``width``."""
+    """The summary for the terminal, no line longer than ``width``.
+
+    ``results`` are the run's items: the patterns they skipped are listed after the tests.
+    """
     width = max(40, width)
     lines: list[str] = []
     for t in analyses:
@@ -197,6 +202,11 @@ def render_terminal(
     if analyses:
         lines.append("")
         lines.extend(textwrap.wrap(LEGEND, width))
+    skipped = skipped_lines(results, width)
+    if skipped:
+        if lines:
+            lines.append("")
+        lines.extend(skipped)
     if gate_run is not None and gate_run.results:
         lines.append("")
         lines.extend(_gates_block(gate_run, width, verbose))
@@ -205,11 +215,41 @@ def render_terminal(
     return "\n".join(_fit(line, width) for line in lines) + "\n"
 
 
+def skipped_lines(results: Sequence[ItemResult], width: int = 80) -> list[str]:
+    """Per test, each pattern that was skipped and why, one wrapped line per reason."""
+    cases: dict[str, set[str]] = {}
+    reasons: dict[str, dict[tuple[str, str], set[str]]] = {}
+    for r in results:
+        cases.setdefault(r.test, set()).add(r.case)
+        if r.skipped is not None:
+            reasons.setdefault(r.test, {}).setdefault((r.pattern, r.skipped), set()).add(r.case)
+    lines: list[str] = []
+    for test, skipped in reasons.items():
+        lines.append(_fit_middle(f"skipped in {test}:", width))
+        for (pattern, reason), which in skipped.items():
+            total = len(cases[test])
+            count = f"{len(which)} of {total} cases" if len(which) < total else "every case"
+            said = reason.removeprefix(f"pattern {pattern} ")
+            lines.extend(
+                textwrap.wrap(
+                    f"{pattern}: {said} ({count})",
+                    width,
+                    initial_indent="  ",
+                    subsequent_indent="    ",
+                )
+            )
+    return lines
+
+
 def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:
     header = t.test
     facts = [f"{t.n_cases} case{'s' if t.n_cases != 1 else ''}"]
     facts.append(f"baseline {t.baseline}" if t.baseline else "no baseline pattern ran")
-    lines = [_fit(f"{header} ({', '.join(facts)})", width)]
+    full = f"{header} ({', '.join(facts)})"
+    if len(full) <= width:
+        lines = [full]
+    else:
+        lines = [_fit_middle(header, width), _fit(f"  ({', '.join(facts)})", width)]
     lines.extend(_pattern_table(t, width))
     if verbose:
         rec = recommendation_line(t)
@@ -245,9 +285,18 @@ def _pattern_table(t: TestAnalysis, width: int) -> list[str]:
         ]
         for p in t.patterns
     ]
+    compared = any(p.accuracy is not None for p in t.patterns)
     for shorten in (False, True):
         shown = [[short_id(r[0]) if shorten else r[0], *r[1:]] for r in rows]
-        text = _indent(tabulate(shown, headers=headers, tablefmt="simple", disable_numparse=True))
+        cols = list(range(7)) if compared else [0, 1, 2, 4, 5, 6]
+        text = _indent(
+            tabulate(
+                [[r[i] for i in cols] for r in shown],
+                headers=[headers[i] for i in cols],
+                tablefmt="simple",
+                disable_numparse=True,
+            )
+        )
         if max(len(line) for line in text) <= width:
             return text
     # Two lines per pattern: the figures, then the verdict against the baseline beneath.
@@ -302,18 +351,21 @@ def _gates_block(run: gates.GateRun, width: int, verbose: bool) -> list[str]:
     budget = (
         f"the run's alpha {run.alpha:g} is split over its {run.evaluated} gates "
         f"(Bonferroni): each at {run.level:.2g}"
+        if run.evaluated
+        else "no gate could be evaluated"
     )
     lines = textwrap.wrap(head, width) + textwrap.wrap(budget, width, initial_indent="  ")
     for g in run.results:
-        show = g.verdict == "fail" or verbose
+        show = g.verdict in ("fail", "not evaluated") or verbose
         if not show:
             continue
         label = {"fail": "FAILED", "pass": "passed", "inconclusive": "inconclusive"}.get(
             g.verdict, "not evaluated"
         )
+        said = g.reason if g.verdict == "not evaluated" else g.message
         lines.extend(
             textwrap.wrap(
-                f"{label} {g.rule} {g.test} [{g.pattern}]: {g.message}",
+                f"{label} {g.rule} {g.test} [{g.pattern}]: {said}",
                 width,
                 initial_indent="  ",
                 subsequent_indent="    ",
@@ -358,6 +410,14 @@ def _gate_span(run: gates.GateRun) -> str:
 
 def _indent(text: str) -> list[str]:
     return ["  " + line.rstrip() for line in text.splitlines()]
+
+
+def _fit_middle(text: str, width: int) -> str:
+    """A node id too long for the line loses its middle, so file and name both show."""
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: keep // 2] + "…" + text[len(text) - (keep - keep // 2) :]
 
 
 def _fit(line: str, width: int) -> str:

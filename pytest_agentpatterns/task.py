@@ -61,10 +61,21 @@ class Task:
             value = getattr(self, role)
             if value is not None and not callable(value):
                 raise TypeError(f"Task {self.name!r}: {role} must be callable or None")
-        if not (isinstance(self.aggregate, str) or callable(self.aggregate)):
-            raise TypeError(f"Task {self.name!r}: aggregate must be a name or a callable")
-        if not 0.0 <= self.verify_threshold <= 1.0:
-            raise ValueError(f"Task {self.name!r}: verify_threshold must be in [0, 1]")
+        if not ((isinstance(self.aggregate, str) and self.aggregate) or callable(self.aggregate)):
+            raise TypeError(
+                f"Task {self.name!r}: aggregate={self.aggregate!r} is not allowed: use "
+                '"majority", "first", "best", a registered name, or a callable taking the list'
+            )
+        threshold = self.verify_threshold
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not 0.0 <= threshold <= 1.0
+        ):
+            raise ValueError(
+                f"Task {self.name!r}: verify_threshold={threshold!r} is not allowed: "
+                "use a number from 0 to 1"
+            )
 
     def has(self, role: str) -> bool:
         """Whether the task provides ``role`` (``propose`` and ``aggregate`` always do)."""

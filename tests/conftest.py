@@ -7,6 +7,7 @@ from collections.abc import Iterator
 # Imported once here: pytester drops the modules an in-process run imports, and re-importing
 # (and assertion-rewriting) them in every inline run is slow.
 import anthropic  # noqa: F401
+import genai_prices.data  # noqa: F401  (pydantic models: import once, not per inline run)
 import hypothesis  # noqa: F401
 import numpy  # noqa: F401  (numpy cannot be imported twice in one process)
 import openai  # noqa: F401

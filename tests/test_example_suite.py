@@ -15,7 +15,9 @@ def test_example_suite_replays_offline_and_deterministically(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.endswith("_BASE_URL")}
     env["CI"] = "true"  # replay only: a call without a recording fails instead of recording
     reports = []
-    for run in range(2):
+    outputs = []
+    for run, columns in enumerate(("80", "200")):
+        env["COLUMNS"] = columns
         report = tmp_path / f"r{run}.json"
         proc = subprocess.run(
             [
@@ -39,7 +41,10 @@ def test_example_suite_replays_offline_and_deterministically(tmp_path: Path) -> 
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert "agentpatterns summary" in proc.stdout
         reports.append(report.read_bytes())
-    assert reports[0] == reports[1]
+        outputs.append(proc.stdout)
+    assert reports[0] == reports[1]  # and the terminal's width changes nothing in the report
+    summary = outputs[0].split("agentpatterns summary", 1)[1].splitlines()[1:]
+    assert summary and max(len(line) for line in summary) <= 80
     data = json.loads(reports[0])
     calls = [c for i in data["items"] for r in i["repetitions"] for c in r["calls"]]
     assert calls and all(c["replayed"] for c in calls)

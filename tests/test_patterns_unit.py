@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_agentpatterns import Task, Verdict
 from pytest_agentpatterns.aggregators import rank_by_votes, vote_key
-from pytest_agentpatterns.patterns import SpecError, builtin_registry
+from pytest_agentpatterns.patterns import (
+    MAX_BRANCHES,
+    MAX_ITERS,
+    Param,
+    SpecError,
+    builtin_registry,
+)
 from pytest_agentpatterns.records import Address
 
 REGISTRY = builtin_registry()
 
 
-@given(st.integers(min_value=1, max_value=10_000))
+@given(st.integers(min_value=1, max_value=MAX_BRANCHES))
 def test_parallel_spec_round_trips(n: int) -> None:
     spec = REGISTRY.parse_one(f"parallel(n={n})")
     assert spec.id == f"parallel(n={n})"
@@ -39,6 +47,62 @@ def test_parse_never_crashes_only_spec_errors(text: str) -> None:
         assert "allowed" in str(exc) or "write" in str(exc) or "must be" in str(exc)
     else:
         assert specs
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"parallel(n={MAX_BRANCHES + 1})",
+        f"hybrid(n={MAX_BRANCHES + 1})",
+        f"escalate(n={MAX_BRANCHES + 1})",
+        f"loop(max_iters={MAX_ITERS + 1})",
+        "parallel(n=1000000000)",
+        "parallel(n=" + "9" * 5000 + ")",
+        "escalate(threshold=nan)",
+        "escalate(threshold=NaN)",
+        "escalate(threshold=inf)",
+        "escalate(threshold=-infinity)",
+        "escalate(threshold=1e999)",
+    ],
+)
+def test_absurd_and_non_finite_values_are_refused(text: str) -> None:
+    with pytest.raises(SpecError, match=r"is not allowed: .* must be an? .*from"):
+        REGISTRY.parse(text)
+
+
+def test_largest_values_are_accepted() -> None:
+    assert REGISTRY.parse_one(f"parallel(n={MAX_BRANCHES})").kwargs == {"n": MAX_BRANCHES}
+    assert REGISTRY.parse_one(f"loop(max_iters={MAX_ITERS})").kwargs == {"max_iters": MAX_ITERS}
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("parallel(n=2))", "unbalanced ')'"),
+        ("parallel((n=2)", "unclosed '('"),
+        ("parallel(n=(2))", "malformed pattern spec"),
+        ("parallel(n=2,n=3)", "'n' given twice"),
+        ("parallel(n=2),single)", "unbalanced ')'"),
+        ("x" * 10_000 + " y", "malformed pattern spec 'xxxxx"),
+    ],
+)
+def test_malformed_specs_say_how_to_write_one(text: str, message: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)) as info:
+        REGISTRY.parse(text)
+    assert "e.g. parallel(n=8)" in str(info.value)
+    assert len(str(info.value)) < 400
+
+
+def test_param_checks_its_own_declaration() -> None:
+    with pytest.raises(SpecError, match="default must be an integer from 1 to 4"):
+        Param(int, 5, 1, 4)
+    with pytest.raises(SpecError, match="minimum 3 is above its maximum 2"):
+        Param(int, 2, 3, 2)
+    with pytest.raises(SpecError, match="bounds must be finite"):
+        Param(float, 0.5, 0.0, float("inf"))
+    with pytest.raises(SpecError, match="type must be int or float"):
+        Param(str, 1)
+    assert Param(float, 0.5, maximum=1.0).allowed() == "a finite number <= 1"
 
 
 def test_defaults_and_all() -> None:
@@ -85,6 +149,18 @@ def test_task_validates_roles_and_verdicts() -> None:
     with pytest.raises(TypeError, match="allowed: bool, a float in"):
         task.as_verdict("yes")
     assert task.has("verify") and not task.has("steps") and not task.has("refine")
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), -0.1, 1.5, "0.5", True, None])
+def test_task_refuses_a_bad_verify_threshold(threshold: object) -> None:
+    with pytest.raises(ValueError, match=r"verify_threshold=.* is not allowed: use a number"):
+        Task(name="t", propose=str, verify_threshold=threshold)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("aggregate", ["", 3, None])
+def test_task_refuses_a_bad_aggregate(aggregate: object) -> None:
+    with pytest.raises(TypeError, match=r'aggregate=.* is not allowed: use "majority"'):
+        Task(name="t", propose=str, aggregate=aggregate)  # type: ignore[arg-type]
 
 
 @given(

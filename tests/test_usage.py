@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
+import sys
+import zlib
 from typing import Any
 
 import anthropic
@@ -23,6 +26,7 @@ from pytest_agentpatterns.usage import (
     iter_sse,
     provider_of,
     usage_from_response,
+    vendor_of,
 )
 
 JSON = "application/json"
@@ -375,7 +379,15 @@ def test_provider_and_api_of_paths(path: str, provider: str | None, api: str | N
 def test_anthropic_json() -> None:
     body = json.dumps(ANTHROPIC_MESSAGE).encode()
     usage = usage_from_response("/v1/messages", JSON, body)
-    assert usage == Usage("claude-sonnet-4-5-20250929", 1000, 300, 500, 2000)
+    assert usage == Usage(
+        "claude-sonnet-4-5-20250929",
+        1000,
+        300,
+        500,
+        2000,
+        provider="anthropic",
+        service_tier="standard",
+    )
     assert usage.total_tokens == 3800
 
 
@@ -394,14 +406,14 @@ def test_anthropic_json_agrees_with_sdk_model() -> None:
 def test_anthropic_json_without_cache_fields() -> None:
     message = {**ANTHROPIC_MESSAGE, "usage": {"input_tokens": 25, "output_tokens": 7}}
     usage = usage_from_response("/v1/messages", JSON, json.dumps(message).encode())
-    assert usage == Usage("claude-sonnet-4-5-20250929", 25, 7)
+    assert usage == Usage("claude-sonnet-4-5-20250929", 25, 7, provider="anthropic")
 
 
 def test_anthropic_stream() -> None:
     body = sse(*anthropic_events())
     usage = usage_from_response("/v1/messages", SSE, body)
     # input and cache from message_start; output is the final cumulative figure, not 1 + 87.
-    assert usage == Usage("claude-haiku-4-5-20251001", 12, 87, 1500, 0)
+    assert usage == Usage("claude-haiku-4-5-20251001", 12, 87, 1500, 0, provider="anthropic")
 
 
 def test_anthropic_stream_cumulative_delta_fields_win() -> None:
@@ -413,7 +425,7 @@ def test_anthropic_stream_cumulative_delta_fields_win() -> None:
     }
     body = sse(*anthropic_events(delta_usage=delta))
     usage = usage_from_response("/v1/messages", SSE, body)
-    assert usage == Usage("claude-haiku-4-5-20251001", 40, 210, 1500, 300)
+    assert usage == Usage("claude-haiku-4-5-20251001", 40, 210, 1500, 300, provider="anthropic")
     sdk = sdk_anthropic_stream_usage(body)
     assert (sdk.input_tokens, sdk.output_tokens) == (40, 210)
     assert (sdk.cache_creation_input_tokens, sdk.cache_read_input_tokens) == (1500, 300)
@@ -434,7 +446,7 @@ def test_anthropic_stream_agrees_with_sdk() -> None:
 def test_anthropic_stream_any_line_ending(eol: str) -> None:
     body = sse(*anthropic_events(), eol=eol)
     assert usage_from_response("/v1/messages", SSE, body) == Usage(
-        "claude-haiku-4-5-20251001", 12, 87, 1500, 0
+        "claude-haiku-4-5-20251001", 12, 87, 1500, 0, provider="anthropic"
     )
 
 
@@ -473,7 +485,9 @@ def test_chat_json_splits_cached_tokens() -> None:
     body = json.dumps(CHAT_COMPLETION).encode()
     usage = usage_from_response("/v1/chat/completions", JSON, body)
     # prompt_tokens 1117 includes the 1024 cached ones.
-    assert usage == Usage("gpt-4o-2024-08-06", 1117 - 1024, 46, 0, 1024)
+    assert usage == Usage(
+        "gpt-4o-2024-08-06", 1117 - 1024, 46, 0, 1024, provider="openai", service_tier="default"
+    )
     assert usage.total_tokens == CHAT_COMPLETION["usage"]["total_tokens"]
 
 
@@ -494,7 +508,15 @@ def test_chat_json_cache_write_tokens_are_split_too() -> None:
     completion = json.loads(json.dumps(CHAT_COMPLETION))
     completion["usage"]["prompt_tokens_details"]["cache_write_tokens"] = 50
     usage = usage_from_response("/v1/chat/completions", JSON, json.dumps(completion).encode())
-    assert usage == Usage("gpt-4o-2024-08-06", 1117 - 1024 - 50, 46, 50, 1024)
+    assert usage == Usage(
+        "gpt-4o-2024-08-06",
+        1117 - 1024 - 50,
+        46,
+        50,
+        1024,
+        provider="openai",
+        service_tier="default",
+    )
 
 
 def test_chat_json_without_details() -> None:
@@ -503,13 +525,21 @@ def test_chat_json_without_details() -> None:
         "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21},
     }
     usage = usage_from_response("/chat/completions", JSON, json.dumps(completion).encode())
-    assert usage == Usage("gpt-4o-2024-08-06", 9, 12)
+    assert usage == Usage("gpt-4o-2024-08-06", 9, 12, provider="openai", service_tier="default")
 
 
 def test_chat_stream_usage_chunk() -> None:
     body = sse(*chat_chunks())
     usage = usage_from_response("/v1/chat/completions", SSE, body)
-    assert usage == Usage("gpt-4o-mini-2024-07-18", 2053 - 1920, 12, 0, 1920)
+    assert usage == Usage(
+        "gpt-4o-mini-2024-07-18",
+        2053 - 1920,
+        12,
+        0,
+        1920,
+        provider="openai",
+        service_tier="default",
+    )
 
 
 def test_chat_stream_agrees_with_sdk() -> None:
@@ -535,7 +565,9 @@ def test_azure_chat_path() -> None:
     body = json.dumps(CHAT_COMPLETION).encode()
     path = "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
     usage = usage_from_response(path, "application/json; charset=utf-8", body)
-    assert usage == Usage("gpt-4o-2024-08-06", 93, 46, 0, 1024)
+    assert usage == Usage(
+        "gpt-4o-2024-08-06", 93, 46, 0, 1024, provider="azure", service_tier="default"
+    )
 
 
 # --- OpenAI Responses ----------------------------------------------------------------------------
@@ -544,7 +576,7 @@ def test_azure_chat_path() -> None:
 def test_responses_json() -> None:
     body = json.dumps(response_object("completed", RESPONSES_USAGE)).encode()
     usage = usage_from_response("/v1/responses", JSON, body)
-    assert usage == Usage("o4-mini-2025-04-16", 2100 - 2048, 300, 0, 2048)
+    assert usage == Usage("o4-mini-2025-04-16", 2100 - 2048, 300, 0, 2048, provider="openai")
 
 
 def test_responses_json_agrees_with_sdk_model() -> None:
@@ -563,7 +595,7 @@ def test_responses_json_agrees_with_sdk_model() -> None:
 def test_responses_stream() -> None:
     body = sse(*responses_events())
     usage = usage_from_response("/v1/responses", SSE, body)
-    assert usage == Usage("o4-mini-2025-04-16", 52, 300, 0, 2048)
+    assert usage == Usage("o4-mini-2025-04-16", 52, 300, 0, 2048, provider="openai")
     sdk = sdk_responses_stream_usage(body)
     assert_openai_agrees(
         usage, sdk.input_tokens, sdk.output_tokens, sdk.input_tokens_details.cached_tokens
@@ -573,7 +605,7 @@ def test_responses_stream() -> None:
 def test_responses_stream_incomplete_still_billed() -> None:
     body = sse(*responses_events(final="response.incomplete"))
     assert usage_from_response("/responses", SSE, body) == Usage(
-        "o4-mini-2025-04-16", 52, 300, 0, 2048
+        "o4-mini-2025-04-16", 52, 300, 0, 2048, provider="openai"
     )
 
 
@@ -646,23 +678,31 @@ def test_no_model_anywhere_is_none_but_tokens_known() -> None:
     usage = usage_from_response(
         "/v1/chat/completions", JSON, json.dumps(completion).encode(), b"not json"
     )
-    assert usage == Usage(None, 93, 46, 0, 1024)
+    assert usage == Usage(None, 93, 46, 0, 1024, provider="openai", service_tier="default")
 
 
 @pytest.mark.parametrize("content_type", [None, "application/octet-stream"])
 def test_sniffs_json_and_sse_without_a_useful_content_type(content_type: str | None) -> None:
     assert usage_from_response(
         "/v1/messages", content_type, json.dumps(ANTHROPIC_MESSAGE).encode()
-    ) == Usage("claude-sonnet-4-5-20250929", 1000, 300, 500, 2000)
+    ) == Usage(
+        "claude-sonnet-4-5-20250929",
+        1000,
+        300,
+        500,
+        2000,
+        provider="anthropic",
+        service_tier="standard",
+    )
     assert usage_from_response("/v1/messages", content_type, sse(*anthropic_events())) == Usage(
-        "claude-haiku-4-5-20251001", 12, 87, 1500, 0
+        "claude-haiku-4-5-20251001", 12, 87, 1500, 0, provider="anthropic"
     )
 
 
 def test_gzipped_body() -> None:
     body = gzip.compress(json.dumps(CHAT_COMPLETION).encode())
     assert usage_from_response("/v1/chat/completions", JSON, body) == Usage(
-        "gpt-4o-2024-08-06", 93, 46, 0, 1024
+        "gpt-4o-2024-08-06", 93, 46, 0, 1024, provider="openai", service_tier="default"
     )
 
 
@@ -700,7 +740,7 @@ def test_multi_line_data_json_is_joined() -> None:
     body = "event: message_start\n" + "".join(f"data: {line}\n" for line in start.splitlines())
     body += "\n" + sse(*anthropic_events()[1:]).decode()
     usage = usage_from_response("/v1/messages", SSE, body.encode())
-    assert usage == Usage("claude-haiku-4-5-20251001", 12, 87, 1500, 0)
+    assert usage == Usage("claude-haiku-4-5-20251001", 12, 87, 1500, 0, provider="anthropic")
 
 
 @given(
@@ -716,7 +756,7 @@ def test_stream_parse_ignores_framing(eols: list[str], comments: bool) -> None:
             parts.append(f": ping {i}{eol}")
         parts.append(sse((name, data), eol=eol).decode())
     usage = usage_from_response("/v1/messages", SSE, "".join(parts).encode())
-    assert usage == Usage("claude-haiku-4-5-20251001", 12, 87, 1500, 0)
+    assert usage == Usage("claude-haiku-4-5-20251001", 12, 87, 1500, 0, provider="anthropic")
 
 
 # --- the Usage record ----------------------------------------------------------------------------
@@ -727,7 +767,7 @@ def test_stream_parse_ignores_framing(eols: list[str], comments: bool) -> None:
     counts=st.tuples(*[st.integers(min_value=0, max_value=10**9)] * 4),
 )
 def test_usage_dict_round_trip(model: str | None, counts: tuple[int, int, int, int]) -> None:
-    usage = Usage(model, *counts)
+    usage = Usage(model, *counts, provider="aws", service_tier="flex")
     data = usage.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert Usage.from_dict(data) == usage
@@ -754,3 +794,184 @@ def test_usage_from_dict_defaults_cache_counts() -> None:
     assert Usage.from_dict({"model": None, "input_tokens": 3, "output_tokens": 4}) == Usage(
         None, 3, 4
     )
+
+
+# --- who served the call -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "vendor"),
+    [
+        ("/v1/messages", "anthropic"),
+        ("https://api.anthropic.com/v1/messages?beta=true", "anthropic"),
+        (
+            "/v1/projects/p/locations/us-east5/publishers/anthropic/models/"
+            "claude-sonnet-5@20261001:rawPredict",
+            "google",
+        ),
+        ("/model/us.anthropic.claude-sonnet-5-v1%3A0/invoke", "aws"),
+        ("/model/anthropic.claude-haiku-5-5-v1:0/invoke-with-response-stream", "aws"),
+        ("/v1/chat/completions", "openai"),
+        ("/v1/responses", "openai"),
+        ("/openai/deployments/prod/chat/completions?api-version=2024-10-21", "azure"),
+        ("/openai/v1/responses", "azure"),
+        ("/v1/embeddings", None),
+        ("/model/amazon.nova-pro-v1:0/invoke", None),
+    ],
+)
+def test_vendor_of_paths(path: str, vendor: str | None) -> None:
+    assert vendor_of(path) == vendor
+
+
+def test_bedrock_model_id_is_unquoted_from_the_path() -> None:
+    message = {key: value for key, value in ANTHROPIC_MESSAGE.items() if key != "model"}
+    path = "/model/us.anthropic.claude-sonnet-5-v1%3A0/invoke"
+    usage = usage_from_response(path, JSON, json.dumps(message).encode())
+    assert usage is not None
+    assert (usage.model, usage.provider) == ("us.anthropic.claude-sonnet-5-v1:0", "aws")
+
+
+# --- 1-hour cache writes and service tiers -------------------------------------------------------
+
+ONE_HOUR_USAGE = {
+    "input_tokens": 20,
+    "cache_creation_input_tokens": 5000,
+    "cache_read_input_tokens": 0,
+    "cache_creation": {"ephemeral_5m_input_tokens": 1200, "ephemeral_1h_input_tokens": 3800},
+    "output_tokens": 64,
+    "service_tier": "priority",
+}
+
+
+def test_anthropic_json_one_hour_cache_writes_agree_with_sdk() -> None:
+    body = json.dumps({**ANTHROPIC_MESSAGE, "usage": ONE_HOUR_USAGE}).encode()
+    ours = usage_from_response("/v1/messages", JSON, body)
+    sdk = Message.model_validate_json(body).usage
+    assert ours is not None and sdk.cache_creation is not None
+    assert ours.cache_write_tokens == sdk.cache_creation_input_tokens == 5000
+    assert ours.cache_write_1h_tokens == sdk.cache_creation.ephemeral_1h_input_tokens == 3800
+    assert ours.service_tier == sdk.service_tier == "priority"
+
+
+def test_anthropic_stream_one_hour_cache_writes_agree_with_sdk() -> None:
+    events = anthropic_events()
+    start = json.loads(json.dumps(events[0][1]))
+    start["message"]["usage"] = ONE_HOUR_USAGE
+    body = sse(("message_start", start), *events[1:])
+    ours = usage_from_response("/v1/messages", SSE, body)
+    sdk = sdk_anthropic_stream_usage(body)
+    assert ours is not None and sdk.cache_creation is not None
+    assert ours.cache_write_1h_tokens == sdk.cache_creation.ephemeral_1h_input_tokens == 3800
+    assert (ours.cache_write_tokens, ours.output_tokens) == (5000, 87)
+
+
+def test_one_hour_writes_never_exceed_all_writes() -> None:
+    usage = {**ONE_HOUR_USAGE, "cache_creation_input_tokens": 100}
+    body = json.dumps({**ANTHROPIC_MESSAGE, "usage": usage}).encode()
+    ours = usage_from_response("/v1/messages", JSON, body)
+    assert ours is not None and ours.cache_write_1h_tokens == 100
+
+
+def test_openai_service_tier_is_read() -> None:
+    chat = {**CHAT_COMPLETION, "service_tier": "flex"}
+    ours = usage_from_response("/v1/chat/completions", JSON, json.dumps(chat).encode())
+    assert ours is not None
+    assert ours.service_tier == ChatCompletion.model_validate(chat).service_tier == "flex"
+    response = {**response_object("completed", RESPONSES_USAGE), "service_tier": "priority"}
+    ours = usage_from_response("/v1/responses", JSON, json.dumps(response).encode())
+    assert ours is not None and ours.service_tier == "priority"
+
+
+# --- Bedrock's binary event streams --------------------------------------------------------------
+
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+
+
+def eventstream_frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One AWS event-stream message: prelude, prelude CRC, string headers, payload, CRC."""
+    encoded = b"".join(
+        bytes([len(name)])
+        + name.encode()
+        + b"\x07"
+        + len(value).to_bytes(2, "big")
+        + value.encode()
+        for name, value in headers.items()
+    )
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = total.to_bytes(4, "big") + len(encoded).to_bytes(4, "big")
+    message = prelude + zlib.crc32(prelude).to_bytes(4, "big") + encoded + payload
+    return message + zlib.crc32(message).to_bytes(4, "big")
+
+
+def bedrock_stream(events: list[tuple[str | None, dict[str, Any] | str]]) -> bytes:
+    """The Anthropic events as Bedrock sends them: each a base64 ``chunk`` event."""
+    frames = []
+    for _, data in events:
+        assert isinstance(data, dict)
+        if data["type"] == "message_stop":
+            data = {
+                **data,
+                "amazon-bedrock-invocationMetrics": {
+                    "inputTokenCount": 12,
+                    "outputTokenCount": 87,
+                    "invocationLatency": 812,
+                    "firstByteLatency": 301,
+                },
+            }
+        chunk = {"bytes": base64.b64encode(json.dumps(data).encode()).decode(), "p": "abcdef"}
+        headers = {
+            ":event-type": "chunk",
+            ":content-type": "application/json",
+            ":message-type": "event",
+        }
+        frames.append(eventstream_frame(headers, json.dumps(chunk).encode()))
+    return b"".join(frames)
+
+
+BEDROCK_STREAM_PATH = "/model/us.anthropic.claude-haiku-5-5-v1%3A0/invoke-with-response-stream"
+
+
+def sdk_bedrock_stream_usage(body: bytes) -> anthropic.types.Usage:
+    client = anthropic.AnthropicBedrock(
+        aws_access_key="AKIDEXAMPLE",
+        aws_secret_key="not-a-secret",
+        aws_region="us-east-1",
+        http_client=mock_client(EVENT_STREAM, body),
+        max_retries=0,
+    )
+    with client.messages.stream(
+        model="us.anthropic.claude-haiku-5-5-v1:0",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "hi"}],
+    ) as stream:
+        return stream.get_final_message().usage
+
+
+def test_bedrock_stream_agrees_with_the_bedrock_sdk() -> None:
+    body = bedrock_stream(anthropic_events())
+    ours = usage_from_response(BEDROCK_STREAM_PATH, EVENT_STREAM, body)
+    sdk = sdk_bedrock_stream_usage(body)
+    assert ours == Usage("claude-haiku-4-5-20251001", 12, 87, 1500, 0, provider="aws")
+    assert (ours.input_tokens, ours.output_tokens) == (sdk.input_tokens, sdk.output_tokens)
+    assert ours.cache_write_tokens == sdk.cache_creation_input_tokens
+
+
+def test_bedrock_stream_cut_short_or_failed_is_unknown() -> None:
+    body = bedrock_stream(anthropic_events())
+    assert usage_from_response(BEDROCK_STREAM_PATH, EVENT_STREAM, body[: len(body) // 2]) is None
+    unfinished = bedrock_stream(anthropic_events(finish=False))
+    assert usage_from_response(BEDROCK_STREAM_PATH, EVENT_STREAM, unfinished) is None
+    error = eventstream_frame(
+        {":exception-type": "throttlingException", ":message-type": "exception"},
+        b'{"message": "Too many requests"}',
+    )
+    assert usage_from_response(BEDROCK_STREAM_PATH, EVENT_STREAM, unfinished + error) is None
+    corrupt = bytearray(body)
+    corrupt[20] ^= 0xFF
+    assert usage_from_response(BEDROCK_STREAM_PATH, EVENT_STREAM, bytes(corrupt)) is None
+
+
+def test_bedrock_stream_without_botocore_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "botocore.eventstream", None)
+    body = bedrock_stream(anthropic_events())
+    assert usage_from_response(BEDROCK_STREAM_PATH, EVENT_STREAM, body) is None

@@ -87,9 +87,10 @@ def test_reports_identical_with_and_without_xdist(recorded: pytest.Pytester) -> 
         assert result.stdout.str().count("agentpatterns summary") == 1
         data = json.loads(path.read_text())
         data.pop("gates")
+        data.pop("gate_run")  # only the runs after the first have a baseline to gate against
         reports[name] = json.dumps(data, sort_keys=True)
         if name != "n0":
-            result.stdout.fnmatch_lines(["*Gates against the baseline run: 0 failed of 8*"])
+            result.stdout.fnmatch_lines(["gates against the baseline run: 0 failed, *"])
     assert len(set(reports.values())) == 1
 
 
@@ -134,7 +135,9 @@ def test_one_call(agent, case):
     # One shared budget: 5 calls reach it, and each of the 2 workers may have one call in
     # flight when it is reached. Per-worker budgets would allow 5 calls on each worker.
     assert 5 <= made <= 6
-    result.stdout.fnmatch_lines(["*--patterns-budget: $*already spent on live calls*"])
+    result.stdout.fnmatch_lines(
+        ["[[]single[]] budget $* spent: 1 call not made; 1 repetition not*"]
+    )
 
 
 def test_max_concurrency_is_per_item_under_xdist(pytester: pytest.Pytester) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 
 WorldSource: TypeAlias = "World | Mapping[str, Any] | str | os.PathLike[str] | None"
 ModelsSource: TypeAlias = (
-    "Mapping[str, ModelProfile | Mapping[str, Any]] | str | os.PathLike[str] | None"
+    "ModelSet | Mapping[str, ModelProfile | Mapping[str, Any]] | str | os.PathLike[str] | None"
 )
 FaultsSource: TypeAlias = "Faults | Mapping[str, Any] | None"
 
@@ -70,6 +70,9 @@ class ModelProfile:
     Latency is ``ttft`` (lognormal around ``ttft_median`` with shape ``ttft_sigma``) plus
     ``per_token`` seconds per output token; ``fixed_latency`` replaces all of it with a constant.
     Prompts of at least ``cache_min_tokens`` tokens are eligible for simulated prompt caching.
+    Offered tools under ``tool_choice`` auto, the model calls one with probability
+    ``tool_use_rate``; a JSON answer (response format, OpenAI tool arguments) is malformed
+    text with probability ``invalid_json_rate``.
     """
 
     accuracy: float = 0.8
@@ -79,10 +82,13 @@ class ModelProfile:
     chars_per_token: float = 4.0
     fixed_latency: float | None = None
     cache_min_tokens: int = 1024
+    tool_use_rate: float = 0.9
+    invalid_json_rate: float = 0.0
     faults: Faults | None = None
 
     def __post_init__(self) -> None:
-        _check_probability("accuracy", self.accuracy)
+        for name in ("accuracy", "tool_use_rate", "invalid_json_rate"):
+            _check_probability(name, getattr(self, name))
         _check_non_negative("ttft_median", self.ttft_median)
         _check_non_negative("ttft_sigma", self.ttft_sigma)
         _check_non_negative("per_token", self.per_token)
@@ -129,9 +135,18 @@ class ModelSet:
         return ModelSet(profiles=profiles, fallback=fallback)
 
 
+SCOPES = ("conversation", "last_turn")
+"""Where a world entry's ``match`` is looked for: anywhere in the prompt, or in its last turn."""
+
+
 @dataclass(frozen=True)
 class WorldEntry:
-    """A question the simulator knows: found by ``match`` (a case-insensitive substring)."""
+    """A question the simulator knows: found by ``match`` (a case-insensitive substring).
+
+    ``scope`` says where ``match`` counts: anywhere in the conversation, or only in its last
+    turn (the newest user message or tool results). ``tool`` names the tool a model that may
+    choose calls for this question.
+    """
 
     match: str
     answer: str
@@ -139,6 +154,8 @@ class WorldEntry:
     id: str = ""
     kind: str = ""
     prompt: str = ""
+    scope: str = "conversation"
+    tool: str = ""
 
     def __post_init__(self) -> None:
         if not self.match.strip():
@@ -148,6 +165,11 @@ class WorldEntry:
         if self.prompt and self.match.casefold() not in self.prompt.casefold():
             raise SimConfigError(
                 f"world entry {self.id or self.match!r}: its 'prompt' does not contain its 'match'"
+            )
+        if self.scope not in SCOPES:
+            raise SimConfigError(
+                f"world entry {self.id or self.match!r}: 'scope' must be one of "
+                f"{', '.join(SCOPES)}, not {self.scope!r}"
             )
 
 
@@ -162,22 +184,30 @@ class World:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_folded", tuple(e.match.casefold() for e in self.entries))
 
-    def lookup(self, prompt: str) -> WorldEntry | None:
+    def lookup(self, prompt: str, turn_start: int = 0) -> WorldEntry | None:
         """The entry whose ``match`` occurs latest in ``prompt`` (the most recent question).
 
-        Ties (matches ending at the same place) go to the longer match, then to file order.
+        Entries scoped to the last turn count only from ``turn_start``, where the prompt's last
+        turn begins. Ties (matches ending at the same place) go to the longer match, then to
+        file order.
         """
         text = prompt.casefold()
+        turn_start = _folded_offset(prompt, turn_start)
         best: WorldEntry | None = None
         best_key = (-1, -1)
         for entry, folded in zip(self.entries, self._folded, strict=True):
             at = text.rfind(folded)
-            if at < 0:
+            if at < 0 or (entry.scope == "last_turn" and at < turn_start):
                 continue
             key = (at + len(folded), len(folded))
             if key > best_key:
                 best, best_key = entry, key
         return best
+
+    @staticmethod
+    def asked_since(entry: WorldEntry, prompt: str, start: int) -> bool:
+        """Whether ``entry``'s ``match`` occurs in ``prompt`` at or after offset ``start``."""
+        return prompt.casefold().rfind(entry.match.casefold()) >= _folded_offset(prompt, start)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | Iterable[Any], where: str = "world") -> World:
@@ -198,10 +228,15 @@ class World:
         return cls(entries=entries, about=about)
 
 
+def _folded_offset(text: str, offset: int) -> int:
+    """``offset`` in ``text`` as an offset in ``text.casefold()`` (which can be longer)."""
+    return len(text[:offset].casefold())
+
+
 def _world_entry(item: Any, where: str) -> WorldEntry:
     if not isinstance(item, Mapping):
         raise SimConfigError(f"{where}: must be an object")
-    unknown = set(item) - {"match", "answer", "wrong", "id", "kind", "prompt"}
+    unknown = set(item) - {"match", "answer", "wrong", "id", "kind", "prompt", "scope", "tool"}
     if unknown:
         raise SimConfigError(f"{where}: unknown keys {sorted(unknown)}")
     for key in ("match", "answer", "wrong"):
@@ -217,6 +252,8 @@ def _world_entry(item: Any, where: str) -> WorldEntry:
             id=str(item.get("id", "")),
             kind=str(item.get("kind", "")),
             prompt=str(item.get("prompt", "")),
+            scope=str(item.get("scope", "conversation")),
+            tool=str(item.get("tool", "")),
         )
     except SimConfigError as exc:
         raise SimConfigError(f"{where}: {exc}") from None
@@ -241,9 +278,13 @@ def load_world(source: WorldSource = None) -> World:
 def load_models(source: ModelsSource = None) -> ModelSet:
     """The shipped model set, with ``source`` (a mapping or a models.json file) merged over it.
 
+    A ``ModelSet`` is taken as it is.
+
     A mapping maps model names to profiles (or profile mappings); the name ``"*"`` replaces
     the fallback profile. A file has the shipped format: ``{"fallback": ..., "models": ...}``.
     """
+    if isinstance(source, ModelSet):
+        return source
     shipped = _model_set(_read_packaged("models.json"), "models.json")
     if source is None:
         return shipped

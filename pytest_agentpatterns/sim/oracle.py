@@ -2,23 +2,30 @@
 
 Every random choice for a request comes from an RNG derived from (seed, model, prompt text,
 and how many times this exact request body was seen before), so the same multiset of requests
-gets the same multiset of answers in whatever order concurrent requests arrive.
+gets the same multiset of answers in whatever order concurrent requests arrive. A request that
+offers tools or asks for JSON draws its extra choices from RNGs of their own, so plain requests
+get the same answers as before those features existed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import threading
 from collections import Counter
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from .config import Faults, ModelProfile, ModelSet, World
+from . import structured
+from .config import Faults, ModelProfile, ModelSet, World, WorldEntry
 
 Api = Literal["anthropic", "chat", "responses"]
 Outcome = Literal["correct", "wrong", "generic"]
+ToolMode = Literal["none", "auto", "required"]
+JsonMode = Literal["text", "json_object", "json_schema"]
 
 CACHE_BLOCK_TOKENS = 128
 """OpenAI caches prompt prefixes in blocks of this many tokens."""
@@ -28,8 +35,21 @@ GENERIC_PREFIX = "(simulated reply) "
 
 
 @dataclass(frozen=True)
+class Tool:
+    """A function the request offers the model: its name and its input's JSON Schema."""
+
+    name: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class SimRequest:
-    """A provider request reduced to what the oracle needs (built by ``protocol``)."""
+    """A provider request reduced to what the oracle needs (built by ``protocol``).
+
+    ``turn_start`` is where the prompt's last turn begins; ``after_tool_result`` says that turn
+    carries tool results. ``tool_mode`` is ``required`` for any/required and for a named
+    ``forced_tool``. ``definitions`` is the text of the tools and schemas, counted as input.
+    """
 
     api: Api
     model: str
@@ -41,16 +61,38 @@ class SimRequest:
     max_tokens: int | None = None
     n: int = 1
     cache_prefix: str | None = None
+    turn_start: int = 0
+    after_tool_result: bool = False
+    tools: tuple[Tool, ...] = ()
+    tool_mode: ToolMode = "none"
+    forced_tool: str | None = None
+    json_mode: JsonMode = "text"
+    json_schema: Mapping[str, Any] | None = field(default=None, hash=False)
+    definitions: str = ""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model makes: the tool, its arguments as JSON text, and their parsed value.
+
+    ``arguments`` may be cut short (by the token limit) or malformed; ``input`` is then what a
+    partial JSON parser reads from it.
+    """
+
+    name: str
+    arguments: str
+    input: Any
 
 
 @dataclass(frozen=True)
 class Choice:
-    """One generated answer."""
+    """One generated answer: text, or a tool call (then ``text`` is empty)."""
 
     text: str
     outcome: Outcome
     output_tokens: int
     truncated: bool
+    tool_call: ToolCall | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +180,8 @@ class Oracle:
         faults = profile.faults or self.faults
         status, slow = self._fault(faults, request.model if profile.faults else "*", base)
         input_tokens = profile.count_tokens(request.prompt)
+        if request.definitions:
+            input_tokens += profile.count_tokens(request.definitions)
         rng = derive_rng("ids", *base)
         if status != 200:
             return Plan(status, (), input_tokens, 0, 0, 0.0, 0.0, faults.retry_after, rng)
@@ -164,27 +208,59 @@ class Oracle:
     def _choice(
         self, request: SimRequest, profile: ModelProfile, occurrence: int, index: int
     ) -> Choice:
-        entry = self.world.lookup(request.prompt)
+        entry = self.world.lookup(request.prompt, request.turn_start)
         text: str
         outcome: Outcome
         if entry is None:
             text, outcome = generic_answer(request.last_text), "generic"
         else:
-            if request.temperature <= 0:
-                rng = derive_rng("answer", self.seed, request.model, request.prompt)
-            else:
-                rng = derive_rng(
-                    "answer", self.seed, request.model, request.prompt, occurrence, index
-                )
+            rng = self._rng("answer", request, occurrence, index)
             correct = rng.random() < profile.accuracy
             wrong = entry.wrong[rng.randrange(len(entry.wrong))]
             text, outcome = (entry.answer, "correct") if correct else (wrong, "wrong")
-        tokens = profile.count_tokens(text)
-        limit = request.max_tokens
-        if limit is not None and tokens > limit:
-            text = text[: max(1, math.floor(limit * profile.chars_per_token))]
-            return Choice(text, outcome, limit, True)
-        return Choice(text, outcome, tokens, False)
+        if request.tool_mode == "none" and request.json_mode == "text":
+            return _cut(text, outcome, profile, request.max_tokens)
+        return self._structured(request, profile, entry, text, outcome, occurrence, index)
+
+    def _rng(self, kind: str, request: SimRequest, occurrence: int, index: int) -> random.Random:
+        """The RNG of one kind of choice: fixed per prompt at temperature 0, else per request."""
+        if request.temperature <= 0:
+            return derive_rng(kind, self.seed, request.model, request.prompt)
+        return derive_rng(kind, self.seed, request.model, request.prompt, occurrence, index)
+
+    def _structured(
+        self,
+        request: SimRequest,
+        profile: ModelProfile,
+        entry: WorldEntry | None,
+        text: str,
+        outcome: Outcome,
+        occurrence: int,
+        index: int,
+    ) -> Choice:
+        """The answer shaped as the request asks: a tool call, or JSON text."""
+        rng = self._rng("shape", request, occurrence, index)
+        hint = structured.parse_hint(text)
+        tool = _pick_tool(request, profile, entry, hint, rng)
+        if tool is not None:
+            value, used = _conform(tool.schema, hint, rng, f"tool {tool.name!r}")
+            arguments = json.dumps(value, ensure_ascii=False)
+            malformed = request.api != "anthropic" and rng.random() < profile.invalid_json_rate
+            if malformed:
+                arguments = structured.malform(arguments, rng)
+            cut = _cut(arguments, outcome if used else "generic", profile, request.max_tokens)
+            parsed = _partial_json(cut.text) if cut.truncated or malformed else value
+            call = ToolCall(tool.name, cut.text, parsed)
+            return Choice("", cut.outcome, cut.output_tokens, cut.truncated, call)
+        if request.json_mode == "json_schema" and request.json_schema is not None:
+            value, used = _conform(request.json_schema, hint, rng, "the response format")
+            text = json.dumps(value, ensure_ascii=False)
+            outcome = outcome if used else "generic"
+        elif request.json_mode == "json_object" and not isinstance(hint, dict):
+            text = json.dumps({"answer": hint}, ensure_ascii=False)
+        if request.json_mode != "text" and rng.random() < profile.invalid_json_rate:
+            text = structured.malform(text, rng)
+        return _cut(text, outcome, profile, request.max_tokens)
 
     def _caching(self, request: SimRequest, profile: ModelProfile, total: int) -> tuple[int, int]:
         """Simulated prompt caching as (tokens read, tokens written).
@@ -229,3 +305,76 @@ class Oracle:
             per_token = profile.per_token
         factor = self.time_scale * (faults.slow_factor if slow else 1.0)
         return ttft * factor, per_token * factor
+
+
+class StructureError(ValueError):
+    """A tool or format schema the simulator cannot answer; the message says which one."""
+
+
+def _cut(text: str, outcome: Outcome, profile: ModelProfile, limit: int | None) -> Choice:
+    """The answer as sent: cut to ``limit`` tokens when it is longer."""
+    tokens = profile.count_tokens(text)
+    if limit is not None and tokens > limit:
+        text = text[: max(1, math.floor(limit * profile.chars_per_token))]
+        return Choice(text, outcome, limit, True)
+    return Choice(text, outcome, tokens, False)
+
+
+def _conform(
+    schema: Mapping[str, Any], hint: Any, rng: random.Random, what: str
+) -> tuple[Any, bool]:
+    try:
+        return structured.conform(schema, hint, rng)
+    except structured.SchemaError as exc:
+        raise StructureError(f"{what}: {exc}") from None
+
+
+def _pick_tool(
+    request: SimRequest,
+    profile: ModelProfile,
+    entry: WorldEntry | None,
+    hint: Any,
+    rng: random.Random,
+) -> Tool | None:
+    """The tool the model calls, or ``None`` for an answer in text.
+
+    Forced: the named tool. Otherwise the entry's ``tool`` when offered, else the first tool the
+    answer fits, else the first tool. Under auto the model calls one with probability
+    ``tool_use_rate``; after tool results, only when the question is asked in those results and
+    its entry names a tool (a chained call), else it answers in text.
+    """
+    if request.tool_mode == "none" or not request.tools:
+        return None
+    named = request.forced_tool or (entry.tool if entry is not None else "")
+    tool = next((t for t in request.tools if t.name == named), None)
+    if request.tool_mode == "auto":
+        if request.after_tool_result and (
+            tool is None
+            or entry is None
+            or not World.asked_since(entry, request.prompt, request.turn_start)
+        ):
+            return None
+        if rng.random() >= profile.tool_use_rate:
+            return None
+    if tool is None:
+        probe = random.Random(0)
+        tool = next((t for t in request.tools if _fits(t.schema, hint, probe)), request.tools[0])
+    return tool
+
+
+def _fits(schema: Mapping[str, Any], hint: Any, rng: random.Random) -> bool:
+    try:
+        return structured.conform(schema, hint, rng)[1]
+    except structured.SchemaError:
+        return False
+
+
+def _partial_json(text: str) -> Any:
+    """What a partial JSON parser (the SDKs' own, jiter) reads from cut or malformed text."""
+    import jiter
+
+    try:
+        value = jiter.from_json(text.encode(), partial_mode=True)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

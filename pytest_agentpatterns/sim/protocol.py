@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .oracle import Api, Choice, Plan, SimRequest
+from . import shapes
+from .oracle import Api, Choice, Plan, SimRequest, ToolCall
 
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream; charset=utf-8"
@@ -83,35 +84,45 @@ def parse_request(api: Api, raw: bytes) -> tuple[SimRequest, dict[str, Any]]:
     key = hashlib.sha256(f"{api}\n{canonical}".encode("utf-8", "surrogatepass")).hexdigest()
     stream = body.get("stream", False) is True
     if api == "anthropic":
-        pieces, last, prefix = _anthropic_text(body)
+        conversation = _anthropic_text(body)
         max_tokens = _int_field(body, "max_tokens", required=True)
         temperature = _temperature(body, 1.0)
         n = 1
     elif api == "chat":
-        pieces, last = _chat_text(body)
-        prefix = None
+        conversation = _chat_text(body)
         max_tokens = _int_field(body, "max_completion_tokens") or _int_field(body, "max_tokens")
         temperature = _temperature(body, 2.0)
         n = _int_field(body, "n") or 1
         if n > 128:
             raise ProtocolError(400, "n: must be at most 128.")
     else:
-        pieces, last = _responses_text(body)
-        prefix = None
+        conversation = _responses_text(body)
         max_tokens = _int_field(body, "max_output_tokens")
         temperature = _temperature(body, 2.0)
         n = 1
+    try:
+        shape = shapes.read(api, body)
+    except shapes.ShapeError as exc:
+        raise ProtocolError(400, str(exc)) from None
     request = SimRequest(
         api=api,
         model=model,
-        prompt="\n".join(pieces),
-        last_text=last,
+        prompt=conversation.prompt,
+        last_text=conversation.last,
         body_key=key,
         stream=stream,
         temperature=temperature,
         max_tokens=max_tokens,
         n=n,
-        cache_prefix=prefix,
+        cache_prefix=conversation.cache_prefix,
+        turn_start=conversation.turn_start,
+        after_tool_result=conversation.after_tool_result,
+        tools=shape.tools,
+        tool_mode=shape.tool_mode,
+        forced_tool=shape.forced_tool,
+        json_mode=shape.json_mode,
+        json_schema=shape.json_schema,
+        definitions=shape.definitions,
     )
     return request, body
 
@@ -147,6 +158,8 @@ def _block_text(block: Any) -> str:
         return str(block["text"])
     if kind == "tool_use":
         return json.dumps(block.get("input", {}), sort_keys=True)
+    if kind == "function_call":
+        return str(block.get("arguments", ""))
     if kind in ("tool_result", "function_call_output"):
         content = block.get("content", block.get("output", ""))
         if isinstance(content, list):
@@ -155,8 +168,41 @@ def _block_text(block: Any) -> str:
     return ""
 
 
-def _anthropic_text(body: Mapping[str, Any]) -> tuple[list[str], str, str | None]:
-    """Prompt pieces, the last user text, and the prefix up to the last cache breakpoint."""
+def _joined(parts: list[Any]) -> str:
+    return "\n".join(t for t in map(_block_text, parts) if t)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A request's messages as the model reads them.
+
+    ``pieces`` joined with newlines are the prompt; the last turn starts at piece
+    ``turn_piece``; ``last`` is the last user message's text (what the generic answer echoes).
+    """
+
+    pieces: tuple[str, ...]
+    last: str
+    turn_piece: int
+    after_tool_result: bool = False
+    cache_prefix: str | None = None
+
+    @property
+    def prompt(self) -> str:
+        """The whole conversation as one text."""
+        return "\n".join(self.pieces)
+
+    @property
+    def turn_start(self) -> int:
+        """Where the last turn begins in ``prompt``."""
+        head = self.pieces[: self.turn_piece]
+        return len("\n".join(head)) + (1 if head else 0)
+
+
+def _anthropic_text(body: Mapping[str, Any]) -> Conversation:
+    """The conversation, with the prefix up to the last cache breakpoint.
+
+    The last turn is the last user message (tool results included).
+    """
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ProtocolError(400, "messages: Field required (a non-empty list).")
@@ -165,46 +211,147 @@ def _anthropic_text(body: Mapping[str, Any]) -> tuple[list[str], str, str | None
     system = body.get("system")
     blocks: list[Any] = [system] if isinstance(system, str) else list(system or [])
     last = ""
-    for message in messages:
+    turn_block = len(blocks)
+    pending: list[str] = []
+    after_tool_result = False
+    for i, message in enumerate(messages):
         if not isinstance(message, Mapping) or message.get("role") not in ("user", "assistant"):
             raise ProtocolError(400, "messages: each message needs role 'user' or 'assistant'.")
         content = message.get("content")
         parts = [content] if isinstance(content, str) else list(content or [])
+        kinds = [p.get("type") if isinstance(p, Mapping) else "text" for p in parts]
+        _pair_anthropic_tools(i, message["role"], parts, pending)
+        pending = [
+            str(p.get("id"))
+            for p in parts
+            if isinstance(p, Mapping) and p.get("type") == "tool_use"
+        ]
         if message["role"] == "user":
-            last = "\n".join(t for t in map(_block_text, parts) if t)
+            last = _joined(parts)
+            turn_block = len(blocks)
+            after_tool_result = "tool_result" in kinds
         blocks.extend(parts)
-    for block in blocks:
+    turn_piece = 0
+    for at, block in enumerate(blocks):
+        if at == turn_block:
+            turn_piece = len(pieces)
         text = _block_text(block)
         if text:
             pieces.append(text)
         if isinstance(block, Mapping) and block.get("cache_control") and pieces:
             breakpoint_at = len(pieces) - 1
+    if turn_block >= len(blocks):
+        turn_piece = len(pieces)
     if body.get("cache_control"):
         breakpoint_at = len(pieces) - 1
     prefix = "\n".join(pieces[: breakpoint_at + 1]) if breakpoint_at >= 0 else None
-    return pieces, last, prefix
+    last_role = messages[-1].get("role")
+    return Conversation(
+        tuple(pieces), last, turn_piece, after_tool_result and last_role == "user", prefix
+    )
 
 
-def _chat_text(body: Mapping[str, Any]) -> tuple[list[str], str]:
+def _pair_anthropic_tools(index: int, role: str, parts: list[Any], pending: list[str]) -> None:
+    """Reject tool results that answer no call, and calls left without results, as the API does."""
+    results = [
+        str(p.get("tool_use_id"))
+        for p in parts
+        if isinstance(p, Mapping) and p.get("type") == "tool_result"
+    ]
+    if role == "assistant" and results:
+        raise ProtocolError(400, f"messages.{index}: tool_result blocks belong in user messages.")
+    missing = [call for call in pending if call not in results]
+    if missing:
+        raise ProtocolError(
+            400,
+            f"messages.{index - 1}: `tool_use` ids were found without `tool_result` blocks "
+            f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
+            "corresponding `tool_result` block in the next message.",
+        )
+    unexpected = [r for r in results if r not in pending]
+    if unexpected:
+        raise ProtocolError(
+            400,
+            f"messages.{index}: unexpected `tool_use_id` found in `tool_result` blocks: "
+            f"{', '.join(unexpected)}. Each `tool_result` block must have a corresponding "
+            "`tool_use` block in the previous message.",
+        )
+
+
+def _chat_text(body: Mapping[str, Any]) -> Conversation:
+    """The conversation; its last turn is the messages after the last assistant message."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ProtocolError(400, "messages: must be a non-empty array.")
     pieces: list[str] = []
     last = ""
-    for message in messages:
+    turn_piece = 0
+    user_piece = 0
+    pending: list[str] = []
+    for i, message in enumerate(messages):
         if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
             raise ProtocolError(400, "messages: each message needs a 'role'.")
+        role = message["role"]
+        pending = _pair_chat_tools(i, message, pending)
         content = message.get("content")
         parts = [content] if isinstance(content, str) else list(content or [])
-        text = "\n".join(t for t in map(_block_text, parts) if t)
+        if role == "assistant":
+            calls = message.get("tool_calls") or []
+            parts += [{"type": "function_call", **c["function"]} for c in calls if _is_call(c)]
+        text = _joined(parts)
+        if role == "assistant":
+            turn_piece = len(pieces) + (1 if text else 0)
+        elif role == "user":
+            user_piece = len(pieces)
+        elif role in ("system", "developer") and turn_piece == len(pieces):
+            turn_piece += 1 if text else 0
         if text:
             pieces.append(text)
-        if message["role"] == "user":
+        if role == "user":
             last = text
-    return pieces, last
+    if pending:
+        raise _missing_tool_messages(pending)
+    ends = messages[-1].get("role")
+    if ends == "assistant":
+        turn_piece = user_piece
+    return Conversation(tuple(pieces), last, turn_piece, ends in ("tool", "function"))
 
 
-def _responses_text(body: Mapping[str, Any]) -> tuple[list[str], str]:
+def _is_call(call: Any) -> bool:
+    return isinstance(call, Mapping) and isinstance(call.get("function"), Mapping)
+
+
+def _pair_chat_tools(index: int, message: Mapping[str, Any], pending: list[str]) -> list[str]:
+    """The tool calls still unanswered after this message; errors as the API words them."""
+    role = message["role"]
+    if role == "tool":
+        call = message.get("tool_call_id")
+        if call not in pending:
+            raise ProtocolError(
+                400,
+                f"messages.[{index}].role: messages with role 'tool' must be a response to a "
+                f"preceding message with 'tool_calls' (no call has id {call!r}).",
+            )
+        return [p for p in pending if p != call]
+    if pending:
+        raise _missing_tool_messages(pending)
+    if role == "assistant":
+        calls = message.get("tool_calls") or []
+        return [str(c.get("id")) for c in calls if isinstance(c, Mapping)]
+    return []
+
+
+def _missing_tool_messages(pending: list[str]) -> ProtocolError:
+    return ProtocolError(
+        400,
+        "An assistant message with 'tool_calls' must be followed by tool messages responding "
+        "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+        + ", ".join(pending),
+    )
+
+
+def _responses_text(body: Mapping[str, Any]) -> Conversation:
+    """The conversation; its last turn is the items after the last assistant message or call."""
     items = body.get("input")
     if not isinstance(items, (str, list)) or not items:
         raise ProtocolError(400, "input: must be a non-empty string or array.")
@@ -214,22 +361,51 @@ def _responses_text(body: Mapping[str, Any]) -> tuple[list[str], str]:
         pieces.append(instructions)
     if isinstance(items, str):
         pieces.append(items)
-        return pieces, items
+        return Conversation(tuple(pieces), items, len(pieces) - 1)
     last = ""
+    turn_piece = len(pieces)
+    user_piece = len(pieces)
+    calls: set[str] = set()
+    answered: set[str] = set()
+    stored = body.get("previous_response_id") is not None
+    ends = ""
     for item in items:
         if not isinstance(item, Mapping):
             continue
+        kind = str(item.get("type") or "message")
+        role = item.get("role")
+        if kind == "function_call":
+            calls.add(str(item.get("call_id")))
+        elif kind == "function_call_output":
+            answered.add(str(item.get("call_id")))
+            if not stored and item.get("call_id") not in calls:
+                raise ProtocolError(
+                    400,
+                    "No tool call found for function call output with call_id "
+                    f"{item.get('call_id')}.",
+                )
         content = item.get("content")
         if content is None:
             text = _block_text(item)
         else:
-            parts = [content] if isinstance(content, str) else list(content)
-            text = "\n".join(t for t in map(_block_text, parts) if t)
+            text = _joined([content] if isinstance(content, str) else list(content))
+        ends = "model" if role == "assistant" or kind == "function_call" else kind
+        if ends == "model":
+            turn_piece = len(pieces) + (1 if text else 0)
+        elif role == "user":
+            user_piece = len(pieces)
+        elif role in ("system", "developer") and turn_piece == len(pieces):
+            turn_piece += 1 if text else 0
         if text:
             pieces.append(text)
-        if item.get("role") == "user":
+        if role == "user":
             last = text
-    return pieces, last
+    unanswered = sorted(calls - answered)
+    if unanswered and not stored:
+        raise ProtocolError(400, f"No tool output found for function call {unanswered[0]}.")
+    if ends == "model":
+        turn_piece = user_piece
+    return Conversation(tuple(pieces), last, turn_piece, ends == "function_call_output")
 
 
 def _sse(data: Mapping[str, Any], event: str | None = None) -> bytes:
@@ -245,10 +421,17 @@ def split_text(text: str, chars_per_token: float) -> list[str]:
 
 
 def _deltas(choice: Choice, chars_per_token: float) -> Iterator[tuple[str, float]]:
-    pieces = split_text(choice.text, chars_per_token)
+    """The streamed pieces of an answer (its text, or its tool call's arguments), each with its
+    share of the output tokens."""
+    text = choice.tool_call.arguments if choice.tool_call else choice.text
+    pieces = split_text(text, chars_per_token)
     weight = choice.output_tokens / len(pieces)
     for piece in pieces:
         yield piece, weight
+
+
+def _tool_call_id(plan: Plan, prefix: str = "call_") -> str:
+    return plan.make_id(prefix, 24)
 
 
 def _headers(
@@ -354,26 +537,47 @@ def _anthropic_usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
     }
 
 
+def _anthropic_stop(choice: Choice) -> str:
+    if choice.truncated:
+        return "max_tokens"
+    return "tool_use" if choice.tool_call else "end_turn"
+
+
 def _anthropic_message(
     request: SimRequest, plan: Plan, msg_id: str, content: list[dict[str, Any]], final: bool
 ) -> dict[str, Any]:
     choice = plan.choices[0]
-    stop = ("max_tokens" if choice.truncated else "end_turn") if final else None
     return {
         "id": msg_id,
         "type": "message",
         "role": "assistant",
         "model": request.model,
         "content": content,
-        "stop_reason": stop,
+        "stop_reason": _anthropic_stop(choice) if final else None,
         "stop_sequence": None,
         "usage": _anthropic_usage(plan, choice.output_tokens if final else 1),
     }
 
 
+def _anthropic_block(choice: Choice, tool_id: str, final: bool) -> dict[str, Any]:
+    """The content block of an answer: text, or a tool_use (its input empty until final)."""
+    call = choice.tool_call
+    if call is None:
+        return {"type": "text", "text": choice.text if final else ""}
+    return {
+        "type": "tool_use",
+        "id": tool_id,
+        "name": call.name,
+        "input": call.input if final else {},
+    }
+
+
 def _anthropic_json(request: SimRequest, plan: Plan, body: Mapping[str, Any]) -> dict[str, Any]:
-    content = [{"type": "text", "text": plan.choices[0].text}]
-    return _anthropic_message(request, plan, plan.make_id("msg_01", 22), content, final=True)
+    msg_id = plan.make_id("msg_01", 22)
+    choice = plan.choices[0]
+    tool_id = _tool_call_id(plan, "toolu_01") if choice.tool_call else ""
+    content = [_anthropic_block(choice, tool_id, final=True)]
+    return _anthropic_message(request, plan, msg_id, content, final=True)
 
 
 def _anthropic_sse(
@@ -381,8 +585,9 @@ def _anthropic_sse(
 ) -> Iterator[tuple[bytes, float]]:
     choice = plan.choices[0]
     start = _anthropic_message(request, plan, plan.make_id("msg_01", 22), [], final=False)
+    tool_id = _tool_call_id(plan, "toolu_01") if choice.tool_call else ""
     yield _sse({"type": "message_start", "message": start}, "message_start"), 0.0
-    block = {"type": "text", "text": ""}
+    block = _anthropic_block(choice, tool_id, final=False)
     yield (
         _sse(
             {"type": "content_block_start", "index": 0, "content_block": block},
@@ -392,7 +597,11 @@ def _anthropic_sse(
     )
     yield _sse({"type": "ping"}, "ping"), 0.0
     for piece, weight in _deltas(choice, cpt):
-        delta = {"type": "text_delta", "text": piece}
+        delta = (
+            {"type": "input_json_delta", "partial_json": piece}
+            if choice.tool_call
+            else {"type": "text_delta", "text": piece}
+        )
         event = {"type": "content_block_delta", "index": 0, "delta": delta}
         yield _sse(event, "content_block_delta"), weight
     yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"), 0.0
@@ -400,10 +609,7 @@ def _anthropic_sse(
     del usage["cache_creation"], usage["service_tier"]
     delta_event = {
         "type": "message_delta",
-        "delta": {
-            "stop_reason": "max_tokens" if choice.truncated else "end_turn",
-            "stop_sequence": None,
-        },
+        "delta": {"stop_reason": _anthropic_stop(choice), "stop_sequence": None},
         "usage": usage,
     }
     yield _sse(delta_event, "message_delta"), 0.0
@@ -439,17 +645,37 @@ def _chat_head(request: SimRequest, plan: Plan, kind: str) -> dict[str, Any]:
     }
 
 
+def _chat_finish(choice: Choice) -> str:
+    if choice.truncated:
+        return "length"
+    return "tool_calls" if choice.tool_call else "stop"
+
+
+def _chat_tool_call(call: ToolCall, call_id: str, arguments: str) -> dict[str, Any]:
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": arguments},
+    }
+
+
 def _chat_json(request: SimRequest, plan: Plan, body: Mapping[str, Any]) -> dict[str, Any]:
     payload = _chat_head(request, plan, "chat.completion")
-    payload["choices"] = [
-        {
-            "index": i,
-            "message": {"role": "assistant", "content": c.text, "refusal": None, "annotations": []},
-            "logprobs": None,
-            "finish_reason": "length" if c.truncated else "stop",
+    choices = []
+    for i, c in enumerate(plan.choices):
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if c.tool_call else c.text,
+            "refusal": None,
+            "annotations": [],
         }
-        for i, c in enumerate(plan.choices)
-    ]
+        if c.tool_call:
+            call_id = _tool_call_id(plan)
+            message["tool_calls"] = [_chat_tool_call(c.tool_call, call_id, c.tool_call.arguments)]
+        choices.append(
+            {"index": i, "message": message, "logprobs": None, "finish_reason": _chat_finish(c)}
+        )
+    payload["choices"] = choices
     payload["usage"] = _chat_usage(plan)
     return payload
 
@@ -468,10 +694,19 @@ def _chat_sse(
         return _sse({**head, "choices": [choice]})
 
     for i, c in enumerate(plan.choices):
-        yield chunk(i, {"role": "assistant", "content": "", "refusal": None}), 0.0
-        for piece, weight in _deltas(c, cpt):
-            yield chunk(i, {"content": piece}), weight
-        yield chunk(i, {}, "length" if c.truncated else "stop"), 0.0
+        call = c.tool_call
+        if call is None:
+            yield chunk(i, {"role": "assistant", "content": "", "refusal": None}), 0.0
+            for piece, weight in _deltas(c, cpt):
+                yield chunk(i, {"content": piece}), weight
+        else:
+            opening = _chat_tool_call(call, _tool_call_id(plan), "")
+            first = {"role": "assistant", "content": None, "refusal": None}
+            yield chunk(i, {**first, "tool_calls": [{"index": 0, **opening}]}), 0.0
+            for piece, weight in _deltas(c, cpt):
+                arguments = {"index": 0, "function": {"arguments": piece}}
+                yield chunk(i, {"tool_calls": [arguments]}), weight
+        yield chunk(i, {}, _chat_finish(c)), 0.0
     if include_usage:
         yield _sse({**head, "choices": [], "usage": _chat_usage(plan)}), 0.0
     yield b"data: [DONE]\n\n", 0.0
@@ -519,9 +754,9 @@ def _response_object(
         "service_tier": "default",
         "store": body.get("store", True),
         "temperature": request.temperature,
-        "text": {"format": {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
+        "text": body.get("text") or {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice") or "auto",
+        "tools": body.get("tools") or [],
         "top_p": body.get("top_p", 1.0),
         "truncation": "disabled",
         "usage": _responses_usage(plan) if done else None,
@@ -546,8 +781,21 @@ def _output_text(text: str) -> dict[str, Any]:
 
 
 def _response_ids(plan: Plan) -> tuple[str, str]:
+    """The response's id and its output item's (``msg_``, or ``fc_`` for a function call)."""
     hexdigits = "0123456789abcdef"
-    return plan.make_id("resp_", 48, hexdigits), plan.make_id("msg_", 48, hexdigits)
+    prefix = "fc_" if plan.choices[0].tool_call else "msg_"
+    return plan.make_id("resp_", 48, hexdigits), plan.make_id(prefix, 48, hexdigits)
+
+
+def _function_call(item_id: str, call_id: str, call: ToolCall, final: bool) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": "completed" if final else "in_progress",
+        "arguments": call.arguments if final else "",
+        "call_id": call_id,
+        "name": call.name,
+    }
 
 
 def _final_status(plan: Plan) -> str:
@@ -557,7 +805,11 @@ def _final_status(plan: Plan) -> str:
 def _responses_json(request: SimRequest, plan: Plan, body: Mapping[str, Any]) -> dict[str, Any]:
     ids = _response_ids(plan)
     status = _final_status(plan)
-    output = [_output_message(ids[1], plan.choices[0].text, status)]
+    choice = plan.choices[0]
+    if choice.tool_call:
+        output = [_function_call(ids[1], _tool_call_id(plan), choice.tool_call, final=True)]
+    else:
+        output = [_output_message(ids[1], choice.text, status)]
     return _response_object(request, plan, body, ids, int(time.time()), output, status)
 
 
@@ -576,17 +828,28 @@ def _responses_sse(
     def snapshot(state: str, output: list[dict[str, Any]]) -> dict[str, Any]:
         return _response_object(request, plan, body, ids, created, output, state)
 
-    where = {"item_id": ids[1], "output_index": 0, "content_index": 0}
     yield event("response.created", response=snapshot("in_progress", [])), 0.0
     yield event("response.in_progress", response=snapshot("in_progress", [])), 0.0
-    item = _output_message(ids[1], None, "in_progress")
-    yield event("response.output_item.added", output_index=0, item=item), 0.0
-    yield event("response.content_part.added", part=_output_text(""), **where), 0.0
-    for piece, weight in _deltas(choice, cpt):
-        yield event("response.output_text.delta", delta=piece, logprobs=[], **where), weight
-    yield event("response.output_text.done", text=choice.text, logprobs=[], **where), 0.0
-    yield event("response.content_part.done", part=_output_text(choice.text), **where), 0.0
-    done_item = _output_message(ids[1], choice.text, status)
+    if choice.tool_call:
+        call_id = _tool_call_id(plan)
+        item = _function_call(ids[1], call_id, choice.tool_call, final=False)
+        yield event("response.output_item.added", output_index=0, item=item), 0.0
+        where = {"item_id": ids[1], "output_index": 0}
+        for piece, weight in _deltas(choice, cpt):
+            yield event("response.function_call_arguments.delta", delta=piece, **where), weight
+        arguments = choice.tool_call.arguments
+        yield event("response.function_call_arguments.done", arguments=arguments, **where), 0.0
+        done_item = _function_call(ids[1], call_id, choice.tool_call, final=True)
+    else:
+        where = {"item_id": ids[1], "output_index": 0, "content_index": 0}
+        item = _output_message(ids[1], None, "in_progress")
+        yield event("response.output_item.added", output_index=0, item=item), 0.0
+        yield event("response.content_part.added", part=_output_text(""), **where), 0.0
+        for piece, weight in _deltas(choice, cpt):
+            yield event("response.output_text.delta", delta=piece, logprobs=[], **where), weight
+        yield event("response.output_text.done", text=choice.text, logprobs=[], **where), 0.0
+        yield event("response.content_part.done", part=_output_text(choice.text), **where), 0.0
+        done_item = _output_message(ids[1], choice.text, status)
     yield event("response.output_item.done", output_index=0, item=done_item), 0.0
     final = "response.incomplete" if choice.truncated else "response.completed"
     yield event(final, response=snapshot(status, [done_item])), 0.0

@@ -29,7 +29,7 @@ from .config import (
     load_models,
     load_world,
 )
-from .oracle import Api, Oracle, Plan
+from .oracle import Api, Oracle, Plan, StructureError
 from .protocol import (
     FAULT_MESSAGES,
     JSON_TYPE,
@@ -372,7 +372,11 @@ class Simulator:
             wire = render_error(api, exc.status, exc.message, _error_id(api))
             self._send_plain(handler, wire, model)
             return
-        plan = self._oracle.plan(request)
+        try:
+            plan = self._oracle.plan(request)
+        except StructureError as exc:
+            self._send_plain(handler, render_error(api, 400, str(exc), _error_id(api)), model)
+            return
         if plan.status != 200:
             message = FAULT_MESSAGES.get(plan.status, "Simulated failure.")
             wire = render_error(api, plan.status, message, _error_id(api), plan.retry_after)

@@ -1,0 +1,75 @@
+"""The terminal summary as users see it: it fits the terminal, one block per test, and a
+test's verdicts do not depend on which other tests ran."""
+
+from __future__ import annotations
+
+import pytest
+
+# Accuracy is driven by a per-case difficulty and the pattern's name, without HTTP, so the
+# summary has real differences to show; latency is the same for every pattern.
+MODULE = """
+import random, pytest
+from pytest_agentpatterns import Task
+
+def make(case):
+    rng = random.Random(case)
+    def propose(x):
+        return x if rng.random() < 0.55 else "wrong"
+    return propose
+
+def vote(outputs):
+    return max(set(outputs), key=outputs.count)
+
+@pytest.mark.agentpatterns(repeat=3)
+@pytest.mark.parametrize("case", [f"case-{i:02d}" for i in range(12)])
+def test_{name}(agent, case):
+    task = Task(name="t", propose=make(case + agent.pattern_id), steps=[lambda x, p: x])
+    assert agent.run(task, case) == case
+"""
+
+PATTERNS = "--patterns=single,parallel(n=7),escalate(n=5,threshold=0.8),sequential"
+
+
+def summary_lines(result: pytest.RunResult) -> list[str]:
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "agentpatterns summary" in line)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("===="))
+    return lines[start + 1 : end]
+
+
+@pytest.mark.parametrize("columns", [80, 120, 200])
+def test_the_summary_fits_the_terminal(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    pytester.makepyfile(test_long_names=MODULE.replace("{name}", "a_rather_long_test_name"))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none", PATTERNS)
+    result.assert_outcomes(passed=48)
+    lines = summary_lines(result)
+    assert lines, result.stdout.str()
+    too_long = [line for line in lines if len(line) > columns]
+    assert not too_long, too_long
+    assert sum(line.startswith("  recommended: ") for line in lines) == 1
+    assert any("vs single" in line for line in lines)
+
+
+def test_verbose_adds_the_latency_and_cost_estimates(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a=MODULE.replace("{name}", "a"))
+    quiet = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none", PATTERNS)
+    loud = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none", PATTERNS, "-v")
+    assert not any("latency p95" in line for line in summary_lines(quiet))
+    assert any("latency p95" in line for line in summary_lines(loud))
+
+
+def test_a_tests_verdicts_do_not_depend_on_other_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a=MODULE.replace("{name}", "a"), test_b=MODULE.replace("{name}", "b"))
+    args = ("-p", "no:cacheprovider", "--patterns-record=none", PATTERNS)
+    alone = summary_lines(pytester.runpytest("test_a.py", *args))
+    both = summary_lines(pytester.runpytest(*args))
+
+    def verdicts(lines: list[str]) -> list[str]:
+        # Latencies are live wall-clock times here; the verdicts are about accuracy.
+        block = lines[: lines.index("")]
+        return [line for line in block if "vs single:" in line or "no difference" in line]
+
+    assert verdicts(alone) and verdicts(alone) == verdicts(both)
