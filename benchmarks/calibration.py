@@ -25,6 +25,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import datetime
+import math
 import pickle
 import shlex
 import sys
@@ -54,8 +55,11 @@ MEANS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 CONCENTRATIONS = (interval_coverage.HOMOGENEOUS, 10.0, 2.0)
 FINE_MEANS = tuple(round(0.5 + 0.01 * i, 2) for i in range(46))
 SUITE_DESIGNS = ((12, 5), (6, 5), (12, 1))
-SINGLE_RUNS = (10, 20, 50)
+SINGLE_RUNS = (10, 20, 100)
 POWER_CLOSE = 0.05
+P95_RUNS_NEEDED = math.ceil(math.log(1 - math.sqrt(1 - ALPHA)) / math.log(0.95))
+"""Runs a side before one case's p95 can be bounded at alpha (a side's largest run lies
+below the p95 with chance 0.95^n; two sides share the level)."""
 """Reported power counts as close when within this much of the simulated share (or 2 SE)."""
 
 
@@ -346,6 +350,8 @@ class Target:
 def binary_section(results: dict[tuple[str, tuple[Any, ...]], Any]) -> tuple[Section, list[Target]]:
     rows = []
     misses = []
+    discrete = []
+    means_off = []
     for cases in CASES:
         for reps in REPETITIONS:
             cell = results[("binary", (cases, reps))]
@@ -354,11 +360,14 @@ def binary_section(results: dict[tuple[str, tuple[Any, ...]], Any]) -> tuple[Sec
                     continue
                 grid = [cell["grid"][(m, c)] for m in MEANS]
                 fine = cell["fine"][c]
-                misses += [
+                outside = [
                     f"{cases}x{reps} {conc_name(c)} mean {m}: {pct(v)}"
                     for m, v in zip(MEANS, grid, strict=True)
                     if not interval_coverage.in_band(v)
                 ]
+                (discrete if reps == 1 else misses).extend(outside)
+                if not interval_coverage.in_band(float(np.mean(fine))):
+                    means_off.append(f"{cases}x{reps} {conc_name(c)}: {pct(float(np.mean(fine)))}")
                 label = "any (one run per case)" if reps == 1 else conc_name(c)
                 rows.append(
                     [
@@ -382,17 +391,44 @@ def binary_section(results: dict[tuple[str, tuple[Any, ...]], Any]) -> tuple[Sec
         "interval depends on: no simulation error."
     )
     methods = {m for k, v in results.items() if k[0] == "binary" for m in v["methods"]}
-    notes = [f"Methods used: {', '.join(sorted(methods))}."]
+    notes = [
+        f"Methods used: {', '.join(sorted(methods))}.",
+        "With one run per case the data are k pass/fail outcomes, so there are only k + 1 "
+        "possible intervals and coverage is a saw-tooth in the mean: no interval keeps every "
+        "mean inside 93.5-96.5% at 6 or 12 cases (Brown, Cai & DasGupta 2001). Those cells "
+        "miss because of discreteness; the rows' mean coverage is what an interval can "
+        "hold there.",
+        "With 5 runs per case and cases that differ widely (conc. 2) at high means, the "
+        "interval over case means undercovers (down to the min column): a few skewed "
+        "clusters near 1 are a real limit of the method at these sizes, not discreteness.",
+    ]
     n_cells = len(rows) * len(MEANS)
-    target = Target(
-        "pass/fail 95% intervals cover 93.5-96.5% at 6, 12 and 30 cases",
-        f"{n_cells - len(misses)} of {n_cells} cells in the band" + _some(misses),
-        not misses,
-    )
-    return Section("Coverage: pass/fail scores (exact)", intro, table, notes), [target]
+    n_rep = sum(1 for r in rows if not r[1].startswith("any")) * len(MEANS)
+    targets = [
+        Target(
+            "pass/fail 95% intervals cover 93.5-96.5% at 6, 12 and 30 cases, one run per case "
+            "(discrete: 7, 13 or 31 possible intervals)",
+            f"{n_cells - n_rep - len(discrete)} of {n_cells - n_rep} cells in the band"
+            + _some(discrete, 3)
+            + "; misses are discreteness (see the notes)",
+            not discrete,
+        ),
+        Target(
+            "pass/fail 95% intervals cover 93.5-96.5% at 6, 12 and 30 cases x 5 runs",
+            f"{n_rep - len(misses)} of {n_rep} cells in the band" + _some(misses, 3),
+            not misses,
+        ),
+        Target(
+            "pass/fail: mean coverage over means 0.50-0.95 in the band, every design and spread",
+            "all in the band" if not means_off else "outside: " + "; ".join(means_off),
+            not means_off,
+        ),
+    ]
+    return Section("Coverage: pass/fail scores (exact)", intro, table, notes), targets
 
 
 def _some(misses: Sequence[str], shown: int = 4) -> str:
+    """``; outside: a; b; N more in the grid`` (empty without misses)."""
     if not misses:
         return ""
     more = f"; {len(misses) - shown} more in the grid" if len(misses) > shown else ""
@@ -413,7 +449,8 @@ def graded_section(
                 cov = results[("graded", (p, cases, reps))]
                 name = f"{pop.name} at {cases}x{reps}: {pct(cov.share)}"
                 if outside_band(cov.covered, cov.runs):
-                    misses.append(name)
+                    side = "above" if cov.share > interval_coverage.BAND[1] else "below"
+                    misses.append(f"{name} ({side})")
                     cells.append(band_mark(cov.share))
                 elif not interval_coverage.in_band(cov.share):
                     edge.append(name)
@@ -439,7 +476,9 @@ def graded_section(
         "fields right, each right with the case's probability. The truth is the "
         "population's mean. In **bold**: outside 93.5-96.5 beyond simulation noise (one-sided "
         "binomial p < 0.01 against the nearer edge); marked °: outside by the point estimate "
-        "only, within noise."
+        "only, within noise. Above the band is the safe side: where ties leave more than "
+        "2.5% of the bootstrap's resamples without spread (partial credit over 6 single runs "
+        "often), the bootstrap-t cannot bound that side and the interval reaches 0 or 1."
     )
     cells = len(rows) * len(CASES) * len(REPETITIONS)
     target = Target(
@@ -768,7 +807,10 @@ def single_section(
         "where a fail and a pass should each happen at most 5% of the time. Slower: each "
         "current run 5x slower with probability 0.1 (the p95 rises about 2.8x); a 'pass' "
         "there claims the change is within +20%. Rates against a 5% target carry their "
-        "one-sided 95% upper bound."
+        "one-sided 95% upper bound. The gate bounds each side's p95 by an order statistic "
+        "(exact, no model of the tail): the largest of n runs lies below the p95 with chance "
+        f"0.95^n, so with fewer than {P95_RUNS_NEEDED} runs a side no bound exists at 0.05 "
+        "and every verdict is inconclusive, by design rather than by chance."
     )
     targets = [
         Target(
@@ -778,7 +820,8 @@ def single_section(
         ),
         Target(
             "single case, 10% of runs 5x slower: fails far more often than 1.9%",
-            "; ".join(slow),
+            "; ".join(slow)
+            + f" (inconclusive below {P95_RUNS_NEEDED} runs a side: no exact bound exists)",
             None,
         ),
         Target(
@@ -819,7 +862,10 @@ def margin_section(
     intro = (
         "One test with one pattern whose accuracy drops from 0.85 to 0.80 in the current run "
         "(exactly the margin), gated by `accuracy:-0.05` alone: each verdict is a one-sided "
-        "test at alpha 0.05, so a fail and a pass should each happen at most 5% of the time."
+        "test at alpha 0.05 (the family's t statistic against Student's t at the margin), "
+        "so a fail and a pass should each happen at most 5% of the time. A run identical to "
+        "the baseline on every case passes by design (a replay); with one run per case at "
+        "high accuracy that also happens by chance, and counts as a pass here."
     )
     target = Target(
         "an accuracy gate at its margin fails at most alpha and passes at most alpha",
