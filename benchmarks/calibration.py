@@ -963,6 +963,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--jobs", type=int, default=2, help="worker processes. Default: %(default)s"
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "calibration.md")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every simulated run count (e.g. 0.4 on a busy machine). Default: 1",
+    )
     parser.add_argument("--graded-runs", type=int, help="simulated runs per graded coverage cell")
     parser.add_argument("--suite-runs", type=int, help="simulated CI runs per suite design")
     parser.add_argument("--single-runs", type=int, help="simulated CI runs per single-case size")
@@ -985,8 +991,27 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def scaled(sizes: Sizes, factor: float) -> Sizes:
+    """Every run count of ``sizes`` times ``factor`` (at least 1)."""
+
+    def n(x: int) -> int:
+        return max(1, round(x * factor))
+
+    return Sizes(
+        graded=n(sizes.graded),
+        equal=tuple((c, n(r)) for c, r in sizes.equal),
+        equal_check=sizes.equal_check,
+        consistency=n(sizes.consistency),
+        suite=tuple((d, n(r)) for d, r in sizes.suite),
+        single=n(sizes.single),
+        margin=tuple((d, n(r)) for d, r in sizes.margin),
+    )
+
+
 def sizes_from(args: argparse.Namespace) -> Sizes:
     sizes = QUICK if args.quick else Sizes()
+    if args.scale != 1.0:
+        sizes = scaled(sizes, args.scale)
     if args.graded_runs:
         sizes = replace(sizes, graded=args.graded_runs)
     if args.suite_runs:
