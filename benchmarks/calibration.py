@@ -1039,7 +1039,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     started = time.monotonic()
-    command = shlex.join(["python", "benchmarks/calibration.py", *argv])
+    kept = _without(argv, "--save-results")  # where counts were saved is not the figures'
+    command = shlex.join(["python", "benchmarks/calibration.py", *kept])
     if args.load_results:
         saved = pickle.loads(args.load_results.read_bytes())
         results, sizes, parts, command = (
@@ -1052,7 +1053,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes, parts = sizes_from(args), args.parts
         results = run_jobs(jobs(sizes, parts), args.jobs)
         if args.save_results:
-            kept = _without(argv, "--save-results")
             saved = dict(
                 results=results,
                 sizes=sizes,
