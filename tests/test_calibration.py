@@ -185,7 +185,7 @@ def test_rerecorded_suite_rarely_fails_and_power_is_as_reported() -> None:
 
     rules = gates.parse_rules(gate_errors.RULES)
     rng = np.random.default_rng(12)
-    runs, false_fails = 6, 0
+    runs, false_fails = 4, 0
     failed: dict[str, int] = {}
     reported: dict[str, list[float]] = {}
     for _ in range(runs):
@@ -236,7 +236,7 @@ def test_accuracy_gate_at_its_margin() -> None:
     """accuracy:-0.05 alone (level 0.05) when accuracy drops by exactly 0.05 over 12
     cases x 1 run: each verdict is a one-sided test at alpha, so a fail and a pass each
     happen at most 5% of the time (sign flips of the shifted differences passed 15%)."""
-    runs = 150
+    runs = 100
     m = gate_errors.accuracy_at_margin(12, 1, runs, [15, 12, 1])
     assert m.runs == runs
     assert not above(m.fail, runs, ALPHA), m
