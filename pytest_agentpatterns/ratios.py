@@ -8,8 +8,12 @@ tests of a ratio against a margin.
 Cases are the units when several ran: each case's statistic (the p50 or p95 of its
 repetitions, or their mean) is compared on the log scale, paired by case when both ran the
 same cases. A single case has only its runs: the ratio of the two runs' statistics (a
-quantile stays a quantile, never a geometric mean), with a seeded bootstrap interval. A
-ratio that is the same on every case is that ratio: it prints without an interval.
+quantile stays a quantile, never a geometric mean). For a quantile its interval and tests
+are exact and distribution-free, from order statistics (each side's bound on its quantile
+is a binomial fact about its runs; the two bounds are combined at a joint level), so a p95
+from a few runs says it cannot be bounded rather than trusting a bootstrap of the tail;
+a mean gets a seeded bootstrap interval. A ratio that is the same on every case is that
+ratio: it prints without an interval.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class Ratio:
     df: float | None = None
     bootstrap: tuple[float, ...] | None = None
     note: str | None = None
+    runs: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    """A single case's quantile: the sorted (baseline, candidate) runs its bounds use."""
 
     def p_above(self, bound: float) -> float | None:
         """One-sided p-value of H1 "the true ratio is above ``bound``" (None: untestable)."""
@@ -77,6 +83,11 @@ class Ratio:
         if self.log_se is not None and self.df is not None and self.log_center is not None:
             half = t_quantile(1 - level, self.df) * self.log_se
             return Interval(math.exp(self.log_center - half), math.exp(self.log_center + half))
+        if self.runs is not None:
+            low, high = _order_bounds(self._q(), *self.runs, level)
+            if low == 0 and math.isinf(high):
+                return None
+            return Interval(min(low, self.estimate), max(high, self.estimate))
         if self.bootstrap:
             dist = np.asarray(self.bootstrap)
             low, high = np.quantile(dist, [level, 1 - level])
@@ -95,11 +106,88 @@ class Ratio:
                 return 1.0
             z = (self.log_center - target) / self.log_se
             return t_sf(z, self.df) if greater else t_cdf(z, self.df)
+        if self.runs is not None:
+            base, cand = self.runs
+            if greater:
+                return _order_p(self._q(), cand, base, bound)
+            return _order_p(self._q(), base, cand, 1 / bound)
         if self.bootstrap:
             dist = np.asarray(self.bootstrap)
             share = float(np.mean(dist <= target) if greater else np.mean(dist >= target))
             return max(share, 1 / (dist.size + 1))
         return None
+
+    def _q(self) -> float:
+        return QUANTILES[self.statistic] / 100
+
+    def reachable(self, level: float) -> tuple[bool, bool]:
+        """Whether a single case's quantile tests (above, below the bound) could reject at
+        ``level`` with any data: each needs an upper bound on one side's quantile."""
+        if self.runs is None:
+            return True, True
+        base, cand = self.runs
+        q, split = self._q(), _split(level)
+        return q ** len(base) <= split, q ** len(cand) <= split
+
+
+def _split(level: float) -> float:
+    """Each of two independent bounds' risk so that both hold with ``1 - level``."""
+    return 1 - math.sqrt(1 - level)
+
+
+def _lower_risks(q: float, n: int) -> _Array:
+    """Risk that the i-th smallest of n runs (i = 1..n) lies above the q quantile."""
+    from scipy.special import bdtr  # binomial cdf, without importing scipy.stats
+
+    return np.asarray(bdtr(np.arange(n), n, q), dtype=float)
+
+
+def _upper_risks(q: float, n: int) -> _Array:
+    """Risk that the j-th smallest of n runs (j = 1..n) lies below the q quantile."""
+    from scipy.special import bdtrc  # binomial survival function
+
+    return np.asarray(bdtrc(np.arange(n), n, q), dtype=float)
+
+
+def _order_bounds(
+    q: float, base: Sequence[float], cand: Sequence[float], level: float
+) -> tuple[float, float]:
+    """Bounds on the ratio of the q quantiles that hold together with ``1 - 2 * level``
+    (0 or inf where the runs are too few to bound it)."""
+    a = _split(level)
+    b, c = np.sort(np.asarray(base)), np.sort(np.asarray(cand))
+
+    def lower_of(x: _Array) -> float:  # the largest order statistic still below q, risk a
+        ok = np.nonzero(_lower_risks(q, x.size) <= a)[0]
+        return float(x[ok[-1]]) if ok.size else 0.0
+
+    def upper_of(x: _Array) -> float:
+        ok = np.nonzero(_upper_risks(q, x.size) <= a)[0]
+        return float(x[ok[0]]) if ok.size else math.inf
+
+    lc, uc, lb, ub = lower_of(c), upper_of(c), lower_of(b), upper_of(b)
+    low = lc / ub if lc > 0 and math.isfinite(ub) else 0.0
+    high = uc / lb if math.isfinite(uc) and lb > 0 else math.inf
+    return low, high
+
+
+def _order_p(
+    q: float, high_side: Sequence[float], low_side: Sequence[float], bound: float
+) -> float:
+    """P-value of "the q quantile of ``high_side`` exceeds ``bound`` times that of
+    ``low_side``": the smallest level at which a lower bound of the first over an upper
+    bound of the second (each at the split risk) exceeds ``bound``. The bounds only move
+    out as the level falls, so the rejections are nested and the p-value is valid."""
+    h, lo = np.sort(np.asarray(high_side)), np.sort(np.asarray(low_side))
+    risk_h = _lower_risks(q, h.size)  # h[i] lies above the quantile with this risk
+    risk_l = _upper_risks(q, lo.size)  # lo[j] lies below the quantile with this risk
+    best = 1.0
+    for i in range(h.size):
+        beaten = np.nonzero(h[i] > bound * lo * (1 + _SAME))[0]
+        if beaten.size:
+            a = max(float(risk_h[i]), float(risk_l[beaten[-1]]))
+            best = min(best, 1 - (1 - a) ** 2)
+    return best
 
 
 def ratio(
@@ -167,7 +255,12 @@ def ratio(
     if not (sb > 0 and sc > 0):
         return empty(f"ratio undefined: a {what} of 0", False, n_cases)
     estimate = sc / sb
-    method = f"ratio of the runs' {what}, seeded percentile bootstrap, unpaired"
+    exact = statistic != "mean"
+    method = (
+        f"ratio of the runs' {what}, exact order-statistic bounds, unpaired"
+        if exact
+        else f"ratio of the runs' {what}, seeded percentile bootstrap, unpaired"
+    )
     if _all_same(runs_b) and _all_same(runs_c):
         return Ratio(
             metric, statistic, estimate, None, confidence, method, False, n_cases, constant=True
@@ -183,6 +276,29 @@ def ratio(
             False,
             n_cases,
             note="too few runs for an interval",
+        )
+    if exact:
+        runs = (tuple(float(x) for x in runs_b), tuple(float(x) for x in runs_c))
+        est = Ratio(
+            metric, statistic, estimate, None, confidence, method, False, n_cases, runs=runs
+        )
+        shown = est.bounds((1 - confidence) / 2)
+        if shown is None or shown.low == 0 or math.isinf(shown.high):
+            note = f"too few runs to bound a {what} at {confidence:.0%}"
+            return Ratio(
+                metric,
+                statistic,
+                estimate,
+                None,
+                confidence,
+                method,
+                False,
+                n_cases,
+                runs=runs,
+                note=note,
+            )
+        return Ratio(
+            metric, statistic, estimate, shown, confidence, method, False, n_cases, runs=runs
         )
     dist = _bootstrap_log_ratio(statistic, runs_b, runs_c, seed, resamples)
     tail = (1 - confidence) / 2

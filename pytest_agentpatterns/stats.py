@@ -298,15 +298,21 @@ def _bootstrap_t(
     picks = means[rng.integers(0, k, size=(resamples, k))]
     boot_means = picks.mean(axis=1)
     boot_se = picks.std(axis=1, ddof=1) / math.sqrt(k)
-    ok = boot_se > 0
-    studentized = (boot_means[ok] - estimate) / boot_se[ok]
-    if studentized.size < 20:
-        t = t_quantile((1 + confidence) / 2, k - 1)
-        low, high = estimate - t * se, estimate + t * se
-    else:
-        tail = (1 - confidence) / 2
-        q_low, q_high = np.quantile(studentized, [tail, 1 - tail])
-        low, high = estimate - float(q_high) * se, estimate - float(q_low) * se
+    # A resample of one repeated value has no spread: its studentized value is infinite, on
+    # the side its mean lies. Dropping such resamples (common with few cases and tied
+    # partial-credit scores, and always on the side near a bound) shrank the interval
+    # towards the bound: 4-field scores over 6 cases covered 81%. Where more than the tail
+    # has no spread, the bootstrap cannot bound that side, and the interval says so by
+    # reaching the bound (Student's t there covered 89-93%, docs/calibration.md).
+    diff = boot_means - estimate
+    with np.errstate(divide="ignore", invalid="ignore"):
+        studentized = np.where(
+            boot_se > 0, diff / np.where(boot_se > 0, boot_se, 1.0), np.sign(diff) * np.inf
+        )
+    tail = (1 - confidence) / 2
+    q_low, q_high = np.quantile(studentized, [tail, 1 - tail], method="inverted_cdf")
+    low = estimate - float(q_high) * se if np.isfinite(q_high) else 0.0
+    high = estimate - float(q_low) * se if np.isfinite(q_low) else 1.0
     return Interval(max(0.0, min(estimate, low)), min(1.0, max(estimate, high)))
 
 

@@ -291,3 +291,67 @@ def test_allowed_metrics_are_all_evaluable() -> None:
         )
         assert evaluate(rule(text), *values).verdict != "not evaluated"
     assert math.isfinite(gates.reference_change(rule("accuracy:0")))
+
+
+def _margin_rates(cases: int, p_base: float, p_cur: float) -> tuple[float, float]:
+    """Exact fail and pass rates of accuracy:-0.05 (level 0.05) over one run per case,
+    the current run's accuracy independently p_base - 0.05: the verdict depends only on
+    how many cases went up and down, so every count is enumerated."""
+    rule = gates.parse_rules("accuracy:-0.05")[0]
+    up, down = p_cur * (1 - p_base), p_base * (1 - p_cur)
+    fail = passed = 0.0
+    for n_up in range(cases + 1):
+        for n_down in range(cases + 1 - n_up):
+            n_tie = cases - n_up - n_down
+            if n_tie == cases:
+                continue  # identical to the baseline: passes by design (a replay)
+            chance = (
+                math.comb(cases, n_up)
+                * math.comb(cases - n_up, n_down)
+                * up**n_up
+                * down**n_down
+                * (1 - up - down) ** n_tie
+            )
+            base = [0.0] * n_up + [1.0] * (n_down + n_tie)
+            cur = [1.0] * n_up + [0.0] * n_down + [1.0] * n_tie
+            g = gates.evaluate(
+                rule,
+                {f"c{i}": [b] for i, b in enumerate(base)},
+                {f"c{i}": [c] for i, c in enumerate(cur)},
+                level=0.05,
+            )
+            fail += chance * (g.verdict == "fail")
+            passed += chance * (g.verdict == "pass")
+    return fail, passed
+
+
+def test_accuracy_gate_exactly_at_its_margin_errs_at_most_its_level() -> None:
+    """Accuracy 0.85 -> 0.80 over 12 cases: each verdict is a one-sided test at 0.05.
+    Flipping the signs of the shifted differences passed 12% of such runs (they are not
+    symmetric about the margin); Student's t keeps both errors under the level."""
+    fail, passed = _margin_rates(12, 0.85, 0.80)
+    assert fail <= 0.05 and passed <= 0.05, (fail, passed)
+
+
+def test_a_gate_that_cannot_reach_its_level_reports_no_power() -> None:
+    """Too few paired cases for the level: inconclusive whatever the data, so power 0."""
+    few = {f"c{i}": [1.0] * 5 for i in range(6)}
+    worse = {f"c{i}": [0.0] * 5 for i in range(6)}
+    acc = gates.evaluate(gates.parse_rules("accuracy:-0.05")[0], few, worse, level=0.001)
+    assert acc.verdict == "inconclusive" and acc.power == 0.0 and acc.mde is None
+    rng = np.random.default_rng(5)
+    base = {f"c{i}": list(rng.lognormal(0, 0.3, 5)) for i in range(6)}
+    dear = {k: list(3 * rng.lognormal(0, 0.3, 5)) for k in base}
+    cost = gates.evaluate(gates.parse_rules("cost:+10%")[0], base, dear, level=0.001)
+    assert cost.verdict == "inconclusive" and cost.power == 0.0
+
+
+def test_single_case_p95_gate_says_when_runs_cannot_bound_the_tail() -> None:
+    """20 runs a side cannot bound a p95 distribution-free: inconclusive, with the runs
+    an exact bound needs, not a bootstrap verdict."""
+    rng = np.random.default_rng(6)
+    base = {"only": list(rng.lognormal(0, 0.3, 20))}
+    slow = {"only": [x * (5 if i % 10 == 0 else 1) for i, x in enumerate(base["only"])]}
+    g = gates.evaluate(gates.parse_rules("latency_p95:+20%")[0], base, slow, level=0.05)
+    assert g.verdict == "inconclusive" and g.power == 0.0
+    assert g.reason is not None and "an exact bound needs at least 72 runs a side" in g.reason

@@ -47,9 +47,9 @@ def test_single_case_p95_is_a_ratio_of_quantiles_not_of_geometric_means() -> Non
 def test_bootstrap_is_seeded() -> None:
     base = {"only": [1.0, 1.3, 0.9, 1.1, 1.6, 1.2, 1.0]}
     cand = {"only": [1.2, 1.5, 1.1, 1.4, 2.0, 1.3, 1.1]}
-    one = ratios.ratio("latency_p50", base, cand, statistic="p50", seed=4)
-    two = ratios.ratio("latency_p50", base, cand, statistic="p50", seed=4)
-    assert one.interval == two.interval
+    one = ratios.ratio("latency_mean", base, cand, statistic="mean", seed=4)
+    two = ratios.ratio("latency_mean", base, cand, statistic="mean", seed=4)
+    assert one.interval is not None and one.interval == two.interval
 
 
 def test_unknown_values_make_the_ratio_unavailable() -> None:
@@ -71,3 +71,30 @@ def test_one_sided_p_values_read_the_same_statistic_as_the_bounds() -> None:
     assert p is not None and p == pytest.approx(0.05, rel=1e-6)
     q = r.p_below(bounds.high)
     assert q is not None and q == pytest.approx(0.05, rel=1e-6)
+
+
+def test_a_single_cases_p95_from_few_runs_is_not_bounded() -> None:
+    """With 20 runs a side the largest run is below the p95 36% of the time, so no
+    distribution-free bound exists: the ratio says so instead of resampling the tail."""
+    rng = np.random.default_rng(2)
+    base, cand = rng.lognormal(0, 0.3, 20), 3 * rng.lognormal(0, 0.3, 20)
+    r = ratios.ratio("latency_p95", {"a": list(base)}, {"a": list(cand)}, statistic="p95")
+    assert r.interval is None and r.note == "too few runs to bound a p95 at 95%"
+    assert r.reachable(0.05) == (False, False)
+    assert r.p_above(1.2) is not None and r.p_above(1.2) > 0.05
+
+
+def test_single_case_quantile_bounds_are_exact_order_statistics() -> None:
+    """Each side's bound is an order statistic whose risk is a binomial tail: a p50 of
+    30 runs is bounded by the 10th and 21st smallest at the joint level."""
+    base = [float(i) for i in range(1, 31)]
+    cand = [2.0 * x for x in base]
+    r = ratios.ratio("latency_p50", {"a": base}, {"a": cand}, statistic="p50")
+    assert r.method.startswith("ratio of the runs' p50, exact order-statistic")
+    split = 1 - math.sqrt(1 - 0.025)
+    low_i = max(i for i in range(1, 31) if sps.binom.cdf(i - 1, 30, 0.5) <= split)
+    high_j = min(j for j in range(1, 31) if sps.binom.sf(j - 1, 30, 0.5) <= split)
+    assert r.interval == ratios.Interval(2 * low_i / high_j, 2 * high_j / low_i)
+    lowest = 2 * low_i / high_j
+    above, beyond = r.p_above(lowest * 0.999), r.p_above(lowest * 1.001)
+    assert above is not None and beyond is not None and above <= 0.025 < beyond

@@ -208,3 +208,14 @@ def test_formatting() -> None:
     assert stats.format_ratio(1.34) == "+34%" and stats.format_ratio(0.5) == "-50%"
     assert stats.format_ratio(21.0) == "x21.0"
     assert stats.format_difference(0.1) == "+0.100"
+
+
+def test_bootstrap_t_keeps_resamples_without_spread() -> None:
+    """Five perfect cases and one half right: a third of the resamples are all perfect, so
+    the studentized bootstrap cannot bound the mean from below. Dropping those resamples
+    put the lower bound near 0.8 and undercovered small graded samples (81% at 6 cases)."""
+    s = stats.summarize({f"c{i}": [1.0] for i in range(5)} | {"c5": [0.5]})
+    assert s.accuracy_method == "bootstrap-t over case means"
+    assert s.accuracy_interval is not None and s.accuracy_interval.low == 0.0
+    spread = stats.summarize({f"c{i}": [0.25 * (i % 5)] for i in range(12)})
+    assert spread.accuracy_interval is not None and 0.1 < spread.accuracy_interval.low < 0.5
