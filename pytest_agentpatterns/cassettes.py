@@ -273,6 +273,12 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         kwargs["before_save_interaction"] = self._scrub_interaction
         super().__init__(*args, **kwargs)
 
+    @property
+    def scrubber(self) -> Scrubber:
+        """What this cassette learned of the item's secrets; the report's evidence (outputs,
+        messages, excerpts) is scrubbed with it too (:mod:`.evidence`)."""
+        return self._scrubber
+
     # Filters, applied before anything is matched or stored.
 
     def _filter_request(self, request: Request) -> Request:
@@ -894,6 +900,7 @@ def run_in_cassette(
         def attach(state: Any) -> None:
             state.meter = meter
             state.replayer = cassette
+            state.scrubber = cassette.scrubber
 
         guard = (
             blocked(f"cassette {path} replays only (record mode {mode})")

@@ -49,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "agentpatterns(patterns=None, repeat=None, min_accuracy=None, max_cost=None, "
-        "max_latency=None, baseline_pattern='single'): settings for a pattern test.",
+        "max_latency=None, baseline_pattern='single', check_errors='error'): settings for a "
+        "pattern test.",
     )
     registry = builtin_registry()
     try:
@@ -241,6 +242,8 @@ def _plan(item: pytest.Function) -> ItemPlan:
         thresholds=marker.thresholds,
         baseline_pattern=baseline,
         max_concurrency=settings.max_concurrency,
+        evidence_chars=settings.evidence_chars,
+        check_errors=marker.check_errors,
     )
 
 
