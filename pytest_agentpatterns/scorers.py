@@ -130,7 +130,7 @@ def json_schema(output: Any, schema: Mapping[str, Any]) -> Score:
 
     cls = jsonschema.validators.validator_for(schema)
     try:
-        cls.check_schema(schema)
+        cls.check_schema(dict(schema))
     except jsonschema.SchemaError as exc:
         raise ValueError(f"scorers.json_schema(): the schema is invalid: {exc.message}") from None
     instance = output
