@@ -120,6 +120,8 @@ class GateResult:
     ratio); ``power`` the chance it fails if the true regression were twice its tolerance
     (see `reference_change`). ``regressed`` names the cases whose accuracy dropped most
     (with baseline and current means). A "not evaluated" result says why in ``reason``.
+    ``changes`` says what differs from the baseline run for this test and pattern (models,
+    prompts, settings: :mod:`.changes`); a failed gate's message ends with them.
     """
 
     rule: GateRule
@@ -138,6 +140,7 @@ class GateResult:
     mde: float | None = None
     power: float | None = None
     regressed: tuple[tuple[str, float, float], ...] = ()
+    changes: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:

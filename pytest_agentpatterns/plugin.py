@@ -344,6 +344,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             seed=settings.seed,
             fail_on_inconclusive=settings.fail_on_inconclusive,
         )
+        from .changes import annotate
+
+        gate_run = annotate(gate_run, results, settings.baseline)
         config.stash[GATES] = gate_run
         if gate_run.failed:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
