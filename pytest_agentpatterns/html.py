@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from . import pareto, ratios, stats
+from . import casegrid, pareto, ratios, stats
 from .analysis import PatternAnalysis, TestAnalysis
 from .family import AccuracyComparison
 from .gates import GateResult, GateRun
@@ -173,7 +173,7 @@ svg .rec-ring { fill: none; stroke: #b7791f; stroke-width: 2.2; }
   svg .axis-title { font-size: 13px; }
 }
 @media print { body { background: #fff; } .card { box-shadow: none; break-inside: avoid; } }
-""".replace("FONT", FONT)
+""".replace("FONT", FONT) + casegrid.CSS
 
 
 def render_html(
@@ -442,6 +442,8 @@ def _test_section(
     out.append("</div>")
     if any(p.accuracy is not None or p.ratios for p in t.patterns):
         out.append(_comparison_table(t))
+    patterns = [p.figures.pattern for p in t.patterns]
+    out.append(casegrid.case_grid(t.test, patterns, results, f"test-{index}"))
     out.append("</section>")
     return "\n".join(out)
 

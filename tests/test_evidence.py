@@ -434,3 +434,54 @@ def _address() -> Any:
     from pytest_agentpatterns.records import Address
 
     return Address(0, (), "propose", 0)
+
+
+def test_the_html_grid_shows_each_case_under_each_pattern_with_its_evidence() -> None:
+    from pytest_agentpatterns.casegrid import case_grid
+    from pytest_agentpatterns.records import Address, VerifyRecord
+
+    call = CallRecord(
+        Address(1, ("loop[0]",), "propose", 0),
+        "POST",
+        "http://h/v1/messages",
+        200,
+        0.25,
+        model="m1",
+        input_tokens=10,
+        output_tokens=2,
+        cost=0.001,
+        prompt="What is <b>2+2</b>?",
+        response="5",
+    )
+    items = [
+        ItemResult(
+            "t::t[a-single]",
+            "t::t",
+            "a",
+            "single",
+            (
+                Repetition(0, "correct", 0.1, output="'4'"),
+                Repetition(
+                    1,
+                    "incorrect",
+                    0.2,
+                    calls=(call,),
+                    output="'5'",
+                    message="AssertionError: assert '5' == '4'\nt.py:3: assert out == '4'",
+                    verdicts=(VerifyRecord("loop[0]", False, 0.2, "try again"),),
+                ),
+            ),
+        ),
+        ItemResult(
+            "t::t[b-single]", "t::t", "b", "single", (Repetition(0, "error", 0.1, error="boom"),)
+        ),
+    ]
+    page = case_grid("t::t", ["single", "loop(max_iters=3)"], items, "test-1")
+    assert 'data-label="single" style="background:hsl(60, 62%, 86%)"' in page  # case a: 0.50
+    assert 'style="background:#eef0f3"' in page  # case b: nothing answered
+    assert page.count('<td class="cell na" data-label="loop(max_iters=3)">—</td>') == 2
+    assert "<pre>AssertionError: assert &#x27;5&#x27; == &#x27;4&#x27;\nt.py:3:" in page
+    assert "loop[0] FAIL 0.2 “try again”" in page
+    assert "<pre>What is &lt;b&gt;2+2&lt;/b&gt;?</pre>" in page  # escaped, never markup
+    assert "role propose · branch loop[0] · m1 · 12 tokens (10 in, 2 out) · $0.001 · 0.25 s" in page
+    assert case_grid("other", ["single"], items, "x") == ""
