@@ -561,6 +561,26 @@ def _free_latency(branch: Branch) -> float:
     return total
 
 
+def call_offsets(root: Branch) -> dict[Address, float]:
+    """When each call starts on the virtual clock of :func:`virtual_latency` (unbounded):
+    seconds from the repetition's start, composed from the recorded durations."""
+    offsets: dict[Address, float] = {}
+
+    def walk(branch: Branch, start: float) -> float:
+        clock = start
+        for item in branch.items:
+            if isinstance(item, Job):
+                for address, duration in zip(item.addresses, item.durations, strict=False):
+                    offsets[address] = clock
+                    clock += duration
+            else:
+                clock = max((walk(c, clock) for c in item.children), default=clock)
+        return clock
+
+    walk(root, 0.0)
+    return offsets
+
+
 @dataclass
 class _Proc:
     items: deque[Job | Fork]

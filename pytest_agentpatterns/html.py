@@ -49,7 +49,8 @@ MAX_DOTS = 400
 _CHAR_WIDTH = 6.9
 _BOLD_WIDTH = 7.8
 
-CSS = """
+CSS = (
+    """
 :root {
   --fg: #1f2933; --muted: #616e7c; --faint: #9aa5b1; --line: #e4e7eb; --bg: #f4f6f8;
   --card: #ffffff; --accent: #3e6a9e; --good: #2f7d4f; --good-bg: #eaf5ee;
@@ -173,7 +174,9 @@ svg .rec-ring { fill: none; stroke: #b7791f; stroke-width: 2.2; }
   svg .axis-title { font-size: 13px; }
 }
 @media print { body { background: #fff; } .card { box-shadow: none; break-inside: avoid; } }
-""".replace("FONT", FONT) + casegrid.CSS
+""".replace("FONT", FONT)
+    + casegrid.CSS
+)
 
 
 def render_html(

@@ -31,6 +31,7 @@ SUMMARY = pytest.StashKey[tuple[Any, Any, list[str]]]()
 GATES = pytest.StashKey[Any]()
 MARKER_ERRORS = pytest.StashKey[list[str]]()
 INSTALLED = pytest.StashKey[bool]()
+OTEL = pytest.StashKey[Any]()
 PROPERTY = "agentpatterns"
 USAGE_ERROR = "agentpatterns_usage_error"
 
@@ -62,6 +63,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[MARKER_ERRORS] = []
     config.stash[METER] = _meter(config)
+    if config.stash[SETTINGS].otel:
+        from .otel import OtelUnavailable, require
+
+        try:
+            require()
+        except OtelUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
@@ -87,6 +95,9 @@ class _XdistHooks:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     _print_gate_verdict(config)
+    exporter = config.stash.get(OTEL, None)
+    if exporter is not None:
+        exporter.shutdown()
     if config.stash.get(INSTALLED, False):
         transport.uninstall()
     settings = config.stash.get(SETTINGS, None)
@@ -277,18 +288,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
     problem: str | None = None
+    states: list[Any] = []
     try:
         outcome, not_saved = run_in_cassette(
             path,
             settings.record_mode,
             meter,
-            lambda attach: run_item(plan, body, agent, hooks=[attach]),
+            lambda attach: run_item(plan, body, agent, hooks=[attach, states.append]),
             scrub=settings.scrub,
         )
     except CassetteError as exc:
         problem = str(exc)
     if problem is not None:
         pytest.fail(problem, pytrace=False)
+    if settings.otel:
+        _exporter(config).export(outcome.result, states)
     if not_saved is not None:
         result = replace(outcome.result, cassette_error=str(not_saved))
         pyfuncitem.user_properties.append((PROPERTY, result.to_dict()))
@@ -299,6 +313,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if outcome.failure is not None:
         pytest.fail(outcome.failure, pytrace=False)
     return True
+
+
+def _exporter(config: pytest.Config) -> Any:
+    """The session's OpenTelemetry exporter, made at the first item that needs it."""
+    exporter = config.stash.get(OTEL, None)
+    if exporter is None:
+        from .otel import Exporter, OtelUnavailable
+
+        try:
+            exporter = Exporter()
+        except OtelUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[OTEL] = exporter
+    return exporter
 
 
 class _ResultsCollector:
