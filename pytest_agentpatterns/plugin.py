@@ -53,11 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "max_latency=None, baseline_pattern='single', check_errors='error'): settings for a "
         "pattern test.",
     )
-    registry = builtin_registry()
-    try:
-        config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
-    except SpecError as exc:
-        raise pytest.UsageError(f"pytest_agentpatterns_register: {exc}") from None
+    registry = _registry(config)
     config.stash[REGISTRY] = registry
     config.stash[SETTINGS] = options.load_settings(config, registry)
     config.stash[RESULTS] = []
@@ -73,6 +69,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
+
+
+def _registry(config: pytest.Config) -> Registry:
+    registry = builtin_registry()
+    try:
+        config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
+    except SpecError as exc:
+        raise pytest.UsageError(f"pytest_agentpatterns_register: {exc}") from None
+    return registry
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--patterns-list`` prints the registry and exits, as ``--markers`` does."""
+    if not config.getoption("agentpatterns_list"):
+        return None
+    import shutil
+    import sys
+
+    from .listing import render_registry
+
+    sys.stdout.write(render_registry(_registry(config), shutil.get_terminal_size().columns))
+    return 0
 
 
 class _XdistHooks:
@@ -395,9 +414,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_json(settings.save_path, document)
     if settings.markdown_path is not None:
         text = render_markdown(analyses, gate_run, notes)
-        settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(settings.markdown_path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+        if settings.markdown_append:
+            settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(settings.markdown_path, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        else:
+            write_atomic(settings.markdown_path, text)
     if settings.html_path is not None:
         from .html import render_html
 
@@ -417,9 +439,15 @@ def pytest_terminal_summary(
     from .table import render_terminal
 
     analyses, gate_run, notes = summary
+    results: list[ItemResult] = config.stash[RESULTS]
     width = config.get_terminal_writer().fullwidth
     text = render_terminal(
-        analyses, gate_run, notes, width=width, verbose=config.get_verbosity() > 0
+        analyses,
+        gate_run,
+        notes,
+        width=width,
+        verbose=config.get_verbosity() > 0,
+        results=results,
     )
     terminalreporter.write_sep("=", "agentpatterns summary")
     terminalreporter.write(text)
