@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_agentpatterns import cli, diffing
 from pytest_agentpatterns.changes import Change, changes_by_group, what_changed
 from pytest_agentpatterns.records import Address, CallRecord, ItemResult, Repetition
 from pytest_agentpatterns.sim import Simulator
@@ -126,8 +127,11 @@ def own_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
         yield sim
 
 
-def test_a_failed_gate_says_the_model_and_the_prompt_changed(
-    pytester: pytest.Pytester, own_sim: Simulator, monkeypatch: pytest.MonkeyPatch
+def test_a_failed_gate_and_the_diff_say_the_model_and_the_prompt_changed(
+    pytester: pytest.Pytester,
+    own_sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     pytester.makepyfile(test_capital=MODULE)
     baseline = pytester.path / "baseline.json"
@@ -165,4 +169,32 @@ def test_a_failed_gate_says_the_model_and_the_prompt_changed(
     assert (
         "model of propose: sim-perfect -&gt; sim-small"
         in (pytester.path / "report.html").read_text()
+    )
+    # python -m pytest_agentpatterns diff names the same changes and the cases gone wrong,
+    # each with what its first wrong repetition said.
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli.main(["diff", str(baseline), str(report)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    worse = [line.strip() for line in out if line.strip().startswith("worse ")]
+    assert worse and all(" -> 0." in line for line in worse)
+    first = out.index(next(line for line in out if line.strip().startswith("worse ")))
+    assert out[first + 1].strip() == "now: AssertionError: assert 'Beta' == 'Alpha'"
+    assert "    changed: model of propose: sim-perfect -> sim-small" in out
+    assert (
+        "    changed: prompt of propose changed in 8 of 8 cases (c0, c1, c2, c3, c4 and 3 more)"
+        in out
+    )
+    # Its gates, like the run's, end a failure with what changed.
+    assert cli.main(["diff", str(baseline), str(report), "--fail-on=accuracy:-0.05"]) == 1
+    assert (
+        "since the baseline: model of propose: sim-perfect -> sim-small" in capsys.readouterr().out
+    )
+    data = diffing.to_dict(
+        diffing.diff_runs(cli.load_saved(baseline).items, cli.load_saved(report).items), "a", "b"
+    )
+    [pair] = data["pairs"]
+    assert [c["kind"] for c in pair["changes"]] == ["model", "prompt"]
+    assert all(
+        c["evidence_after"] == "AssertionError: assert 'Beta' == 'Alpha'" for c in pair["cases"]
     )
