@@ -6,6 +6,7 @@ Each hook routes to a plain module; no decision is made here.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -67,8 +68,19 @@ def pytest_configure(config: pytest.Config) -> None:
         except OtelUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
+    _live_status(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
+
+
+def _live_status(config: pytest.Config) -> None:
+    """The one-line live status while recording on a terminal (:mod:`.progress`)."""
+    from . import progress
+
+    settings = config.stash[SETTINGS]
+    if _is_controller(config) and progress.wanted(settings.record_mode, sys.stdout, sys.stderr):
+        status = progress.LiveStatus(config, sys.stderr, settings.budget)
+        config.pluginmanager.register(status, "agentpatterns-progress")
 
 
 def _registry(config: pytest.Config) -> Registry:
