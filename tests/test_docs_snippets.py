@@ -136,7 +136,8 @@ def test_the_docs_code_runs_as_written(
 ) -> None:
     projects = _write_projects(pytester.path)
     assert projects, "no page has a pytest project"
-    args = ("-p", "no:cacheprovider", "--import-mode=importlib", "-rfE", *projects)
+    # The default import mode, as a reader runs them: a module may import its neighbour.
+    args = ("-p", "no:cacheprovider", "-rfE", *projects)
     recorded = pytester.runpytest(*args, "--patterns-record=once")
     outcomes = recorded.parseoutcomes()
     assert recorded.ret == 0 and "failed" not in outcomes and "errors" not in outcomes, (
