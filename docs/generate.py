@@ -185,6 +185,8 @@ def run_walkthrough(wanted: set[str]) -> dict[str, str]:
 
     files: dict[str, str] = {}
     for name, code in FILE_MARK.findall(GUIDE.read_text(encoding="utf-8")):
+        if name != "test_first.py":  # later sections' own modules are not the walkthrough's
+            continue
         files[name] = files.get(name, "") + ("\n\n" if name in files else "") + code
     if "test_first.py" not in files:
         raise SystemExit(f"{GUIDE.name}: no code block marked <!-- file: test_first.py -->")

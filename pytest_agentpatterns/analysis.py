@@ -23,7 +23,7 @@ METRICS: dict[str, MetricOf] = {
     "latency": lambda r: r.latency,
     "cost": lambda r: r.cost,
     "tokens": lambda r: None if r.tokens is None else float(r.tokens),
-    "calls": lambda r: float(len(r.calls)),
+    "calls": lambda r: float(len(r.task_calls)),
 }
 
 GATE_METRIC = {

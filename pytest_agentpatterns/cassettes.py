@@ -548,6 +548,12 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                     self._scrubber_made = Scrubber(self._scrub_rules)
         return self._scrubber_made
 
+    @property
+    def scrubber(self) -> Scrubber:
+        """What this cassette learned of the item's secrets; the report's evidence (outputs,
+        messages, excerpts) is scrubbed with it too (:mod:`.evidence`)."""
+        return self._scrubber
+
     # Filters, applied before anything is matched or stored.
 
     def _filter_request(self, request: Request) -> Request:
@@ -1311,6 +1317,7 @@ def run_in_cassette(
         def attach(state: Any) -> None:
             state.meter = meter
             state.replayer = cassette
+            state.scrubber = cassette.scrubber
 
         guard = (
             blocked(f"cassette {path} replays only (record mode {mode})")

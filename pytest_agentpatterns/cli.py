@@ -209,6 +209,9 @@ def _diff(args: argparse.Namespace) -> int:
             seed=new.seed,
             fail_on_inconclusive=args.fail_on_inconclusive,
         )
+        from .changes import annotate
+
+        gate_run = annotate(gate_run, new.items, old.items)
     if args.format == "json":
         from .report import dumps
 

@@ -22,8 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .changes import Change, what_changed
 from .metrics import GroupKey, figures, sorted_groups
-from .records import ItemResult
+from .records import ItemResult, Repetition
 
 Direction = Literal["worse", "better"]
 
@@ -59,6 +60,10 @@ class PairDiff:
     changes: tuple[CaseChange, ...]
     models_before: tuple[str, ...] = ()
     models_after: tuple[str, ...] = ()
+    since: tuple[Change, ...] = ()
+    """What else changed for this (test, pattern) (:func:`.changes.what_changed`): models by
+    role, prompt hashes, repetitions, thresholds, live or replayed; cases and pattern settings
+    are the :class:`TestDiff`'s."""
 
     @property
     def worse(self) -> tuple[CaseChange, ...]:
@@ -74,6 +79,7 @@ class PairDiff:
             bool(self.changes)
             or self.accuracy_before != self.accuracy_after
             or self.models_before != self.models_after
+            or bool(self.since)
         )
 
 
@@ -181,7 +187,27 @@ def _pair(key: GroupKey, old: list[ItemResult], new: list[ItemResult]) -> PairDi
         tuple(changes),
         _models(old),
         _models(new),
+        tuple(c for c in what_changed(old, new) if c.kind not in _TOLD_BY_TEST),
     )
+
+
+_TOLD_BY_TEST = frozenset({"pattern", "cases"})
+"""Kinds of :class:`.changes.Change` a :class:`TestDiff` already tells."""
+
+
+def evidence(item: ItemResult) -> str | None:
+    """What the first repetition not answered right said: the first line of its check's
+    message (or error), else its output; None when all were right or nothing was kept."""
+    for rep in item.repetitions:
+        if rep.outcome in ("incorrect", "error") or (rep.outcome == "scored" and rep.score != 1):
+            return _said(rep)
+    return None
+
+
+def _said(rep: Repetition) -> str | None:
+    text = rep.message or rep.error or (f"output {rep.output}" if rep.output else None)
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[0] if lines else None
 
 
 def _patterns_by_test(groups: dict[GroupKey, list[ItemResult]]) -> dict[str, list[str]]:
@@ -233,7 +259,12 @@ def case_lines(change: CaseChange) -> list[str]:
             f" (errors {errors_before} of {change.old.n} -> {errors_after} of {change.new.n} "
             "repetitions)"
         )
-    return [line]
+    lines = [line]
+    if change.direction == "worse":
+        said = evidence(change.new)
+        if said:
+            lines.append(f"  now: {said}")
+    return lines
 
 
 def summary_line(diff: RunDiff) -> str:
@@ -291,14 +322,20 @@ def render_text(diff: RunDiff, old: str, new: str, width: int = 80) -> str:
             if pair.changes:
                 head += f" (cases: {len(pair.worse)} worse, {len(pair.better)} better)"
             add(head, 2)
-            if pair.models_before != pair.models_after:
+            if pair.models_before != pair.models_after and not _tells_models(pair):
                 add(f"models: {_list(pair.models_before)} -> {_list(pair.models_after)}", 4)
+            for since in pair.since:
+                add(f"changed: {since}", 4)
             for change in (*pair.worse, *pair.better):
                 for line in case_lines(change):
                     add(line, 4)
     lines.append("")
     lines.append(summary_line(diff))
     return "\n".join(lines) + "\n"
+
+
+def _tells_models(pair: PairDiff) -> bool:
+    return any(c.kind == "model" for c in pair.since)
 
 
 def _test_facts(t: TestDiff) -> list[tuple[str, tuple[str, ...]]]:
@@ -341,9 +378,13 @@ def render_markdown(diff: RunDiff, old: str, new: str) -> str:
         )
         parts.append("\n".join(rows))
         for p in changed:
-            if p.changes:
+            if p.changes or p.since:
                 lines = [f"### `{p.test}` `{p.pattern}`"]
-                lines.extend(f"- {line}" for c in (*p.worse, *p.better) for line in case_lines(c))
+                lines.extend(f"- changed: {c}" for c in p.since)
+                for c in (*p.worse, *p.better):
+                    head, *said = case_lines(c)
+                    lines.append(f"- {head}")
+                    lines.extend(f"  - {s.strip()}" for s in said)
                 parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -362,6 +403,7 @@ def to_dict(diff: RunDiff, old: str, new: str) -> dict[str, Any]:
             "errors_after": errors_after,
             "nodeid_before": c.old.nodeid,
             "nodeid_after": c.new.nodeid,
+            "evidence_after": evidence(c.new) if c.direction == "worse" else None,
         }
 
     return {
@@ -390,6 +432,7 @@ def to_dict(diff: RunDiff, old: str, new: str) -> dict[str, Any]:
                 "accuracy_after": p.accuracy_after,
                 "models_before": list(p.models_before),
                 "models_after": list(p.models_after),
+                "changes": [{"kind": c.kind, "text": c.text} for c in p.since],
                 "cases": [case(c) for c in p.changes],
             }
             for p in diff.pairs

@@ -13,15 +13,18 @@ import asyncio
 import contextvars
 import heapq
 import inspect
+import re
 import threading
+import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .records import Address, CallRecord
+from .records import Address, CallRecord, VerifyRecord
 
 T = TypeVar("T")
 
@@ -52,6 +55,8 @@ class Job:
 
     role: str
     durations: list[float] = field(default_factory=list)
+    addresses: list[Address] = field(default_factory=list)
+    """The address of the call at each slot of ``durations`` (for span timelines)."""
 
 
 @dataclass
@@ -95,6 +100,18 @@ class RepetitionState:
         self._cancelled: set[tuple[str, ...]] = set()
         self._threads: list[Future[Any]] = []
         self._lock = threading.Lock()
+        # Evidence (see runner.py): what the task returned, what verify said, which
+        # exceptions came from the task's own calls, and where time started.
+        self.output: str | None = None
+        self.returned = 0
+        self.check_errors: str | None = None
+        self.evidence_chars: int | None = None
+        self.scrubber: Any = None
+        self.started_ns = time.time_ns()
+        self.started = time.perf_counter()
+        self.call_starts: dict[Address, float] = {}
+        self._verdicts: list[tuple[tuple[str, ...], int, VerifyRecord]] = []
+        self._call_errors: list[BaseException] = []
 
     @property
     def calls(self) -> list[CallRecord]:
@@ -176,6 +193,46 @@ class RepetitionState:
         """Calls in address order, not completion order, so results are deterministic."""
         return tuple(sorted(self.calls, key=lambda c: c.address))
 
+    def add_verdict(self, path: tuple[str, ...], record: VerifyRecord) -> None:
+        """Keep what one ``verify`` call said, at the branch it ran in."""
+        with self._lock:
+            self._verdicts.append((path, len(self._verdicts), record))
+
+    def verdicts(self) -> tuple[VerifyRecord, ...]:
+        """Every ``verify`` verdict in branch order (``best[2]`` before ``best[10]``), then in
+        the order they were given within a branch."""
+        with self._lock:
+            kept = list(self._verdicts)
+        kept.sort(key=lambda v: (_natural(v[0]), v[1]))
+        return tuple(record for _, _, record in kept)
+
+    def call_failed(self, error: BaseException) -> None:
+        """Remember an exception that escaped ``agent.run`` or a judge's call: it comes from
+        the task's calls, never from the test body's checks."""
+        with self._lock:
+            self._call_errors.append(error)
+
+    def from_calls(self, error: BaseException) -> bool:
+        """Whether ``error`` (or an exception it was raised from) escaped ``agent.run`` or a
+        judge's call."""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        with self._lock:
+            failed = {id(e) for e in self._call_errors}
+        while current is not None and id(current) not in seen:
+            if id(current) in failed:
+                return True
+            seen.add(id(current))
+            current = current.__cause__ or current.__context__
+        return False
+
+
+def _natural(path: tuple[str, ...]) -> tuple[tuple[Any, ...], ...]:
+    """A branch path's sort key with numbers compared as numbers."""
+    return tuple(
+        tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", label)) for label in path
+    )
+
 
 @dataclass(frozen=True)
 class CallSite:
@@ -214,6 +271,29 @@ def enter_body(state: RepetitionState) -> contextvars.Token[CallSite | None]:
 
 def leave_body(token: contextvars.Token[CallSite | None]) -> None:
     _SITE.reset(token)
+
+
+@contextmanager
+def role_scope(role: str) -> Iterator[RepetitionState | None]:
+    """Attribute the calls made inside to ``role`` when made from the test body.
+
+    The calls are addressed ``r<rep>/main/<role>#<n>``, recorded and replayed like any other,
+    and kept out of the task's timeline (they add nothing to its latency). Inside a role
+    function (a ``verify`` that asks a judge) the calls stay that role's: they are part of the
+    task. Yields the repetition's state, or None outside a repetition.
+    """
+    site = current_site()
+    if site is None:
+        yield None
+        return
+    if site.role != "test":
+        yield site.state
+        return
+    token = _SITE.set(CallSite(site.state, site.state.root, role, Job(role)))
+    try:
+        yield site.state
+    finally:
+        _SITE.reset(token)
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None
@@ -375,8 +455,17 @@ class Flow:
         return prev
 
     async def verify(self, output: Any) -> Any:
-        """Call ``verify`` and normalise its answer into a Verdict."""
-        return self.task.as_verdict(await self.call("verify", self.task.verify, self.input, output))
+        """Call ``verify`` and normalise its answer into a Verdict (kept as evidence)."""
+        path = self.branch.path
+        verdict = self.task.as_verdict(
+            await self.call("verify", self.task.verify, self.input, output)
+        )
+        feedback = None if verdict.feedback is None else str(verdict.feedback)
+        self.state.add_verdict(
+            path,
+            VerifyRecord(".".join(path) or "main", verdict.ok, verdict.score, feedback),
+        )
+        return verdict
 
     async def refine(self, output: Any, feedback: Any) -> Any:
         return await self.call("refine", self.task.refine, self.input, output, feedback)
@@ -470,6 +559,26 @@ def _free_latency(branch: Branch) -> float:
         else:
             total += max((_free_latency(c) for c in item.children), default=0.0)
     return total
+
+
+def call_offsets(root: Branch) -> dict[Address, float]:
+    """When each call starts on the virtual clock of :func:`virtual_latency` (unbounded):
+    seconds from the repetition's start, composed from the recorded durations."""
+    offsets: dict[Address, float] = {}
+
+    def walk(branch: Branch, start: float) -> float:
+        clock = start
+        for item in branch.items:
+            if isinstance(item, Job):
+                for address, duration in zip(item.addresses, item.durations, strict=False):
+                    offsets[address] = clock
+                    clock += duration
+            else:
+                clock = max((walk(c, clock) for c in item.children), default=clock)
+        return clock
+
+    walk(root, 0.0)
+    return offsets
 
 
 @dataclass

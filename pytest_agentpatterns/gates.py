@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 
 from . import family, randomization, ratios
-from .stats import Interval, t_sf
+from .stats import Interval, t_cdf, t_quantile, t_sf
 
 Verdict = Literal["pass", "fail", "inconclusive", "not evaluated"]
 
@@ -122,6 +122,8 @@ class GateResult:
     ratio); ``power`` the chance it fails if the true regression were twice its tolerance
     (see `reference_change`). ``regressed`` names the cases whose accuracy dropped most
     (with baseline and current means). A "not evaluated" result says why in ``reason``.
+    ``changes`` says what differs from the baseline run for this test and pattern (models,
+    prompts, settings: :mod:`.changes`); a failed gate's message ends with them.
     """
 
     rule: GateRule
@@ -140,6 +142,7 @@ class GateResult:
     mde: float | None = None
     power: float | None = None
     regressed: tuple[tuple[str, float, float], ...] = ()
+    changes: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -479,12 +482,10 @@ def _margin_t(
     standard error, noise floor included) is referred to Student's t instead, the usual
     non-inferiority test, which keeps each verdict's error near its level.
     """
-    from scipy import stats as sps
-
     if se > 0:
         t = (estimate - margin) / se
-        p_fail, p_pass = float(sps.t.cdf(t, df)), float(sps.t.sf(t, df))
-        half = float(sps.t.ppf(1 - level, df)) * se
+        p_fail, p_pass = t_cdf(t, df), t_sf(t, df)
+        half = t_quantile(1 - level, df) * se
         low, high = estimate - half, estimate + half
     else:
         below, above = estimate < margin, estimate > margin

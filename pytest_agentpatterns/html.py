@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from . import pareto, ratios, stats
+from . import casegrid, pareto, ratios, stats
 from .analysis import PatternAnalysis, TestAnalysis
 from .family import AccuracyComparison
 from .gates import GateResult, GateRun
@@ -49,7 +49,8 @@ MAX_DOTS = 400
 _CHAR_WIDTH = 6.9
 _BOLD_WIDTH = 7.8
 
-CSS = """
+CSS = (
+    """
 :root {
   --fg: #1f2933; --muted: #616e7c; --faint: #9aa5b1; --line: #e4e7eb; --bg: #f4f6f8;
   --card: #ffffff; --accent: #3e6a9e; --good: #2f7d4f; --good-bg: #eaf5ee;
@@ -174,6 +175,8 @@ svg .rec-ring { fill: none; stroke: #b7791f; stroke-width: 2.2; }
 }
 @media print { body { background: #fff; } .card { box-shadow: none; break-inside: avoid; } }
 """.replace("FONT", FONT)
+    + casegrid.CSS
+)
 
 
 def render_html(
@@ -442,6 +445,8 @@ def _test_section(
     out.append("</div>")
     if any(p.accuracy is not None or p.ratios for p in t.patterns):
         out.append(_comparison_table(t))
+    patterns = [p.figures.pattern for p in t.patterns]
+    out.append(casegrid.case_grid(t.test, patterns, results, f"test-{index}"))
     out.append("</section>")
     return "\n".join(out)
 

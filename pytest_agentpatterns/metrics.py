@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .records import ItemResult
+from .records import ItemResult, Repetition
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -45,6 +45,9 @@ class PatternFigures:
     tokens_per_run: float | None
     calls_per_run: float
     baseline_pattern: str
+    judge_cost_per_run: float | None = None
+    """USD per repetition an LLM judge spent (apart from ``cost_per_run``); None when no judge
+    ran or a judge call's cost is unknown."""
 
 
 def group_results(results: Iterable[ItemResult]) -> dict[GroupKey, list[ItemResult]]:
@@ -83,9 +86,19 @@ def figures(key: GroupKey, items: Sequence[ItemResult]) -> PatternFigures:
         cost_per_run=sum(c for c in costs if c is not None) / n if cost_known else None,
         cost_known=cost_known,
         tokens_per_run=sum(t for t in tokens if t is not None) / n if tokens_known else None,
-        calls_per_run=sum(len(r.calls) for r in reps) / n if n else 0.0,
+        calls_per_run=sum(len(r.task_calls) for r in reps) / n if n else 0.0,
         baseline_pattern=items[0].baseline_pattern,
+        judge_cost_per_run=_judge_cost(reps),
     )
+
+
+def _judge_cost(reps: Sequence[Repetition]) -> float | None:
+    if not any(r.judge_calls for r in reps):
+        return None
+    costs = [r.judge_cost for r in reps]
+    if any(c is None for c in costs):
+        return None
+    return sum(c for c in costs if c is not None) / len(reps)
 
 
 def sorted_groups(results: Iterable[ItemResult]) -> dict[GroupKey, list[ItemResult]]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .evidence import DEFAULT_CHARS
 from .patterns import PatternSpec, Registry, SpecError, quoted
 from .records import ItemResult
 from .runner import Thresholds
@@ -32,6 +33,7 @@ MARKER_KEYWORDS = (
     "max_cost",
     "max_latency",
     "baseline_pattern",
+    "check_errors",
 )
 
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
@@ -74,6 +76,10 @@ concurrency = bounded_int(1, MAX_CONCURRENCY, " (leave it out for no bound)")
 """A concurrency bound (argparse ``type=``)."""
 seed_value = bounded_int(0, MAX_SEED)
 """A seed (argparse ``type=``)."""
+MAX_EVIDENCE_CHARS = 100_000
+"""The most characters of each output, message and excerpt a report keeps."""
+evidence_chars = bounded_int(0, MAX_EVIDENCE_CHARS, " (0 keeps none)")
+"""Characters of evidence kept per text (argparse ``type=``)."""
 
 
 def _cut(text: str, limit: int = 40) -> str:
@@ -292,6 +298,36 @@ def add_options(parser: pytest.Parser) -> None:
         "re:PATTERN matches (a re: entry runs to the end of its value; repeat the option for "
         "more). Adds to the ini's list. Default: %(default)r",
     )
+    group.addoption(
+        "--patterns-evidence-chars",
+        dest="agentpatterns_evidence_chars",
+        type=evidence_chars,
+        default=None,
+        metavar="N",
+        help="characters kept in reports of each repetition's output and message and of each "
+        "call's prompt and response excerpts, scrubbed of secrets; 0 keeps none. "
+        f"Default: %(default)r ({DEFAULT_CHARS})",
+    )
+    group.addoption(
+        "--patterns-otel",
+        dest="agentpatterns_otel",
+        action="store_true",
+        default=None,
+        help="export one OpenTelemetry trace per repetition, one span per call (GenAI "
+        "conventions), over OTLP as the OTEL_EXPORTER_OTLP_* variables say; needs "
+        "pip install 'pytest-agentpatterns[otel]'. Default: off",
+    )
+    parser.addini(
+        "agentpatterns_evidence_chars",
+        "characters of evidence kept per text (as --patterns-evidence-chars)",
+        default="",
+    )
+    parser.addini(
+        "agentpatterns_otel",
+        "export OpenTelemetry traces (as --patterns-otel)",
+        type="bool",
+        default=False,
+    )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
     parser.addini(
         "agentpatterns_fail_on_inconclusive",
@@ -358,6 +394,8 @@ class Settings:
     fail_on_inconclusive: bool = False
     scrub: ScrubRules = field(default_factory=ScrubRules)
     max_calls: int | None = None
+    evidence_chars: int = DEFAULT_CHARS
+    otel: bool = False
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -445,8 +483,15 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
             or config.getini("agentpatterns_fail_on_inconclusive")
         ),
         scrub=_scrub_rules(config),
+        evidence_chars=_evidence_chars(config),
+        otel=bool(config.getoption("agentpatterns_otel") or config.getini("agentpatterns_otel")),
         **_gate_settings(config),
     )
+
+
+def _evidence_chars(config: pytest.Config) -> int:
+    value = _option_or_ini(config, "agentpatterns_evidence_chars", evidence_chars)
+    return DEFAULT_CHARS if value is None else int(value)
 
 
 def _scrub_rules(config: pytest.Config) -> ScrubRules:
@@ -623,6 +668,7 @@ class MarkerSettings:
     repeat: int | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     baseline_pattern: str | None = None
+    check_errors: str | None = None
 
 
 def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -> MarkerSettings:
@@ -681,4 +727,11 @@ def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -
             raise pytest.UsageError(
                 f"{where}: agentpatterns(baseline_pattern={baseline!r}): {exc}"
             ) from None
-    return MarkerSettings(patterns, repeat, Thresholds(**limits), baseline)
+    check_errors = kwargs.get("check_errors")
+    if check_errors is not None and check_errors not in ("error", "incorrect"):
+        raise refuse(
+            "check_errors",
+            "'error' (an exception in the test's checks is an error, the default) or "
+            "'incorrect' (it counts as a wrong answer)",
+        )
+    return MarkerSettings(patterns, repeat, Thresholds(**limits), baseline, check_errors)

@@ -6,6 +6,7 @@ Each hook routes to a plain module; no decision is made here.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ SUMMARY = pytest.StashKey[tuple[Any, Any, list[str]]]()
 GATES = pytest.StashKey[Any]()
 MARKER_ERRORS = pytest.StashKey[list[str]]()
 INSTALLED = pytest.StashKey[bool]()
+OTEL = pytest.StashKey[Any]()
 PROPERTY = "agentpatterns"
 USAGE_ERROR = "agentpatterns_usage_error"
 
@@ -49,7 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "agentpatterns(patterns=None, repeat=None, min_accuracy=None, max_cost=None, "
-        "max_latency=None, baseline_pattern='single'): settings for a pattern test.",
+        "max_latency=None, baseline_pattern='single', check_errors='error'): settings for a "
+        "pattern test.",
     )
     registry = _registry(config)
     config.stash[REGISTRY] = registry
@@ -57,9 +60,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[MARKER_ERRORS] = []
     config.stash[METER] = _meter(config)
+    if config.stash[SETTINGS].otel:
+        from .otel import OtelUnavailable, require
+
+        try:
+            require()
+        except OtelUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
+    _live_status(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
+
+
+def _live_status(config: pytest.Config) -> None:
+    """The one-line live status while recording on a terminal (:mod:`.progress`)."""
+    from . import progress
+
+    settings = config.stash[SETTINGS]
+    if _is_controller(config) and progress.wanted(settings.record_mode, sys.stdout, sys.stderr):
+        status = progress.LiveStatus(config, sys.stderr, settings.budget)
+        config.pluginmanager.register(status, "agentpatterns-progress")
 
 
 def _registry(config: pytest.Config) -> Registry:
@@ -105,6 +126,9 @@ class _XdistHooks:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     _print_gate_verdict(config)
+    exporter = config.stash.get(OTEL, None)
+    if exporter is not None:
+        exporter.shutdown()
     if config.stash.get(INSTALLED, False):
         transport.uninstall()
     settings = config.stash.get(SETTINGS, None)
@@ -260,6 +284,8 @@ def _plan(item: pytest.Function) -> ItemPlan:
         thresholds=marker.thresholds,
         baseline_pattern=baseline,
         max_concurrency=settings.max_concurrency,
+        evidence_chars=settings.evidence_chars,
+        check_errors=marker.check_errors,
     )
 
 
@@ -293,18 +319,21 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
     problem: str | None = None
+    states: list[Any] = []
     try:
         outcome, not_saved = run_in_cassette(
             path,
             settings.record_mode,
             meter,
-            lambda attach: run_item(plan, body, agent, hooks=[attach]),
+            lambda attach: run_item(plan, body, agent, hooks=[attach, states.append]),
             scrub=settings.scrub,
         )
     except CassetteError as exc:
         problem = str(exc)
     if problem is not None:
         pytest.fail(problem, pytrace=False)
+    if settings.otel:
+        _exporter(config).export(outcome.result, states)
     if not_saved is not None:
         result = replace(outcome.result, cassette_error=str(not_saved))
         pyfuncitem.user_properties.append((PROPERTY, result.to_dict()))
@@ -315,6 +344,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if outcome.failure is not None:
         pytest.fail(outcome.failure, pytrace=False)
     return True
+
+
+def _exporter(config: pytest.Config) -> Any:
+    """The session's OpenTelemetry exporter, made at the first item that needs it."""
+    exporter = config.stash.get(OTEL, None)
+    if exporter is None:
+        from .otel import Exporter, OtelUnavailable
+
+        try:
+            exporter = Exporter()
+        except OtelUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[OTEL] = exporter
+    return exporter
 
 
 class _ResultsCollector:
@@ -360,6 +403,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             seed=settings.seed,
             fail_on_inconclusive=settings.fail_on_inconclusive,
         )
+        from .changes import annotate
+
+        gate_run = annotate(gate_run, results, settings.baseline)
         config.stash[GATES] = gate_run
         if gate_run.failed:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -11,6 +11,10 @@ from typing import Any, Literal
 
 Outcome = Literal["correct", "incorrect", "scored", "error"]
 
+JUDGE_ROLE = "judge"
+"""The role of calls an LLM judge made from the test body: recorded and replayed like any call,
+but not part of the task's cost, tokens, calls or latency (see ``Repetition.judge_cost``)."""
+
 
 @dataclass(frozen=True, order=True)
 class Address:
@@ -60,6 +64,13 @@ class CallRecord:
     cost: float | None = None
     replayed: bool = False
     error: str | None = None
+    prompt_hash: str | None = None
+    """A digest of the canonical request body without its model (``sha256:`` + 16 hex), so two
+    runs can tell a changed prompt from a changed model."""
+    prompt: str | None = None
+    """An excerpt of the prompt (the last message's text), scrubbed and cut short."""
+    response: str | None = None
+    """An excerpt of the response (the generated text, or the error body), scrubbed and cut."""
 
     @property
     def tokens(self) -> int | None:
@@ -89,6 +100,9 @@ class CallRecord:
             "cost": self.cost,
             "replayed": self.replayed,
             "error": self.error,
+            "prompt_hash": self.prompt_hash,
+            "prompt": self.prompt,
+            "response": self.response,
         }
 
     @classmethod
@@ -99,8 +113,37 @@ class CallRecord:
 
 
 @dataclass(frozen=True)
+class VerifyRecord:
+    """One ``verify`` call of a pattern (hybrid, loop, the ``best`` aggregator): where it ran
+    and what it said."""
+
+    branch: str
+    ok: bool
+    score: float | None = None
+    feedback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "ok": self.ok,
+            "score": self.score,
+            "feedback": self.feedback,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VerifyRecord:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
 class Repetition:
-    """One call of the test body: its outcome, latency and the calls it made."""
+    """One call of the test body: its outcome, latency and the calls it made.
+
+    The evidence a reader needs to diagnose it: ``output`` (the repr of what the last
+    ``agent.run`` returned), ``message`` (the failed check's or the error's summary and where
+    it was raised) and ``verdicts`` (every ``verify`` call, in branch order), all scrubbed of
+    the item's secrets and cut to ``--patterns-evidence-chars``.
+    """
 
     index: int
     outcome: Outcome
@@ -109,6 +152,19 @@ class Repetition:
     calls: tuple[CallRecord, ...] = ()
     error: str | None = None
     verified: bool | None = None
+    output: str | None = None
+    message: str | None = None
+    verdicts: tuple[VerifyRecord, ...] = ()
+
+    @property
+    def task_calls(self) -> tuple[CallRecord, ...]:
+        """The calls the task and the test body made: every call but the judge's."""
+        return tuple(c for c in self.calls if c.address.role != JUDGE_ROLE)
+
+    @property
+    def judge_calls(self) -> tuple[CallRecord, ...]:
+        """The calls an LLM judge made from the test body (role ``judge``)."""
+        return tuple(c for c in self.calls if c.address.role == JUDGE_ROLE)
 
     @property
     def accuracy(self) -> float | None:
@@ -121,16 +177,18 @@ class Repetition:
 
     @property
     def cost(self) -> float | None:
-        """Total cost of the repetition's calls; None when any call's cost is unknown."""
-        costs = [c.cost for c in self.calls]
-        if any(c is None for c in costs):
-            return None
-        return float(sum(c for c in costs if c is not None))
+        """Total cost of the task's calls (judge calls apart); None when any is unknown."""
+        return _total_cost(self.task_calls)
+
+    @property
+    def judge_cost(self) -> float | None:
+        """Total cost of the judge's calls (0 without any); None when any is unknown."""
+        return _total_cost(self.judge_calls)
 
     @property
     def tokens(self) -> int | None:
-        """Total tokens; None when any call's usage is unknown."""
-        tokens = [c.tokens for c in self.calls]
+        """Total tokens of the task's calls; None when any call's usage is unknown."""
+        tokens = [c.tokens for c in self.task_calls]
         if any(t is None for t in tokens):
             return None
         return sum(t for t in tokens if t is not None)
@@ -143,6 +201,9 @@ class Repetition:
             "score": self.score,
             "error": self.error,
             "verified": self.verified,
+            "output": self.output,
+            "message": self.message,
+            "verdicts": [v.to_dict() for v in self.verdicts],
             "calls": [c.to_dict() for c in self.calls],
         }
 
@@ -150,7 +211,15 @@ class Repetition:
     def from_dict(cls, data: dict[str, Any]) -> Repetition:
         values = dict(data)
         values["calls"] = tuple(CallRecord.from_dict(c) for c in values.get("calls", ()))
+        values["verdicts"] = tuple(VerifyRecord.from_dict(v) for v in values.get("verdicts", ()))
         return cls(**values)
+
+
+def _total_cost(calls: tuple[CallRecord, ...]) -> float | None:
+    costs = [c.cost for c in calls]
+    if any(c is None for c in costs):
+        return None
+    return float(sum(c for c in costs if c is not None))
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,7 @@ def trace_lines(results: Iterable[ItemResult]) -> list[str]:
                     ordinal=call.address.ordinal,
                     tokens=call.tokens,
                 )
-                for key in ("method", "url", "error"):
+                for key in ("method", "url", "error", "prompt", "response"):
                     record.pop(key)
                 lines.append(json.dumps(record, sort_keys=True))
     return lines

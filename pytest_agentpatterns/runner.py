@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import evidence
 from .execution import CallRefused, RepetitionState, enter_body, leave_body, virtual_latency
 from .fixture import Agent, MissingRole
 from .metrics import percentile
@@ -44,6 +45,10 @@ class ItemPlan:
     thresholds: Thresholds = field(default_factory=Thresholds)
     baseline_pattern: str = "single"
     max_concurrency: int | None = None
+    evidence_chars: int = evidence.DEFAULT_CHARS
+    """How much of each output, message and excerpt the report keeps (0: none)."""
+    check_errors: str | None = None
+    """The marker's ``check_errors`` (wins over the task's); None when not given."""
 
 
 @dataclass(frozen=True)
@@ -67,15 +72,19 @@ def run_item(
     """
     repetitions: list[Repetition] = []
     stopped: str | None = None
+    scrubber: Any = None
     for index in range(plan.repeat):
         state = RepetitionState(index)
+        state.evidence_chars = plan.evidence_chars
         for hook in hooks:
             hook(state)
+        scrubber = state.scrubber or scrubber
         if agent is not None:
             agent.bind(state)
         token = enter_body(state)
         outcome: Outcome
         error: str | None = None
+        message: str | None = None
         try:
             body()
         except MissingRole as exc:
@@ -89,11 +98,16 @@ def run_item(
                 skipped=str(exc),
             )
             return ItemOutcome(result)
-        except AssertionError:
+        except AssertionError as exc:
             outcome = "incorrect"
+            message = evidence.exception_summary(exc)
         except (Exception, CallRefused) as exc:
-            outcome = "error"
-            error = "".join(traceback.format_exception(exc))
+            message = evidence.exception_summary(exc)
+            if _counts_as_wrong(plan, state, exc):
+                outcome = "incorrect"
+            else:
+                outcome = "error"
+                error = "".join(traceback.format_exception(exc))
         else:
             outcome = "scored" if state.score is not None else "correct"
         finally:
@@ -107,6 +121,7 @@ def run_item(
             break
         if state.failures:
             outcome, error = "error", "\n".join(state.failures)
+            message = state.failures[0].splitlines()[0]
         latency = _latency(state, plan.max_concurrency)
         repetitions.append(
             Repetition(
@@ -117,6 +132,9 @@ def run_item(
                 calls=state.ordered_calls(),
                 error=error,
                 verified=state.verified,
+                output=state.output,
+                message=message,
+                verdicts=state.verdicts(),
             )
         )
     result = ItemResult(
@@ -124,7 +142,7 @@ def run_item(
         plan.test,
         plan.case,
         plan.pattern,
-        tuple(repetitions),
+        evidence.finish(repetitions, scrubber, plan.evidence_chars),
         plan.baseline_pattern,
         thresholds=plan.thresholds.as_dict(),
         stopped=stopped,
@@ -132,6 +150,20 @@ def run_item(
     if stopped is not None:
         return ItemOutcome(result, f"[{plan.pattern}] {stopped}")
     return ItemOutcome(result, judge(result, plan.thresholds))
+
+
+def _counts_as_wrong(plan: ItemPlan, state: RepetitionState, error: BaseException) -> bool:
+    """Whether an exception the test body raised counts as a wrong answer: ``check_errors``
+    is ``"incorrect"`` (the marker's, else the task's), ``agent.run`` had returned, and the
+    exception came from the checks, not from ``agent.run`` or a judge's call (nor was it a
+    call the plugin refused)."""
+    mode = plan.check_errors or state.check_errors or "error"
+    return (
+        mode == "incorrect"
+        and state.returned > 0
+        and isinstance(error, Exception)
+        and not state.from_calls(error)
+    )
 
 
 def _end(state: RepetitionState, token: Any) -> None:

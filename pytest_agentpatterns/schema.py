@@ -270,7 +270,15 @@ _CALL = record(
         "cost": nullable(number(0)),
         "replayed": boolean,
         "error": nullable(string),
+        "prompt_hash": nullable(string),
+        "prompt": nullable(string),
+        "response": nullable(string),
     },
+)
+
+_VERDICT = record(
+    {"branch": string, "ok": boolean},
+    {"score": nullable(number()), "feedback": nullable(string)},
 )
 
 _REPETITION = record(
@@ -284,6 +292,9 @@ _REPETITION = record(
         "calls": list_of(_CALL),
         "error": nullable(string),
         "verified": nullable(boolean),
+        "output": nullable(string),
+        "message": nullable(string),
+        "verdicts": list_of(_VERDICT),
     },
     then=_scored_has_score,
 )

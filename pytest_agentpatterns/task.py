@@ -11,6 +11,10 @@ Role = Callable[..., Any]
 
 ROLE_NAMES = ("propose", "steps", "verify", "refine", "aggregate")
 
+CHECK_ERRORS = ("error", "incorrect")
+"""What an exception raised by the test body's checks (after ``agent.run`` returned) counts
+as: an error (the default), or an incorrect answer."""
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -38,6 +42,9 @@ class Task:
     ``verify_threshold``) or a :class:`Verdict`. ``refine(input, output, feedback)``
     improves an output. ``aggregate`` combines parallel outputs: ``"majority"``, ``"first"``,
     ``"best"`` (by verify score), a registered name, or a callable taking the list.
+    ``check_errors="incorrect"`` makes an exception raised by the test body's checks, once
+    ``agent.run`` returned, count as a wrong answer rather than an error (the marker's
+    ``check_errors`` wins over it); exceptions from ``agent.run`` itself stay errors.
     """
 
     name: str
@@ -47,6 +54,7 @@ class Task:
     refine: Role | None = None
     aggregate: str | Callable[[list[Any]], Any] = "majority"
     verify_threshold: float = 0.5
+    check_errors: str = "error"
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -75,6 +83,11 @@ class Task:
             raise ValueError(
                 f"Task {self.name!r}: verify_threshold={threshold!r} is not allowed: "
                 "use a number from 0 to 1"
+            )
+        if self.check_errors not in CHECK_ERRORS:
+            raise ValueError(
+                f"Task {self.name!r}: check_errors={self.check_errors!r} is not allowed: use "
+                '"error" (an exception in the checks is an error) or "incorrect" (a wrong answer)'
             )
 
     def has(self, role: str) -> bool:

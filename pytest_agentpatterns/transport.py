@@ -359,8 +359,10 @@ class _Call:
             if info.slot is None:
                 info.slot = len(job.durations)
                 job.durations.append(duration)
+                job.addresses.append(info.address)
             else:
                 job.durations[info.slot] = duration
+            state.call_starts[info.address] = info.started - state.started
             if (error is not None and usage_known) or (status is not None and _retryable(status)):
                 state.open_calls.setdefault(info.key, []).append(info)
         state.add_call(
@@ -378,10 +380,25 @@ class _Call:
                 cost=cost,
                 replayed=replayed,
                 error=error,
+                **_evidence(state, request_body, body, content_type),
             )
         )
         if self.interrupt in state.pending:
             state.pending.remove(self.interrupt)
+
+
+def _evidence(
+    state: RepetitionState, request: bytes | None, body: bytes, content_type: str | None
+) -> dict[str, Any]:
+    """The call's prompt digest and, unless evidence is off, raw excerpts of its prompt and
+    response (the runner scrubs and cuts them once the item is over: :mod:`.evidence`)."""
+    from . import evidence
+
+    found: dict[str, Any] = {"prompt_hash": evidence.prompt_hash(request)}
+    if state.evidence_chars != 0:
+        found["prompt"] = evidence.prompt_excerpt(request)
+        found["response"] = evidence.response_excerpt(body, content_type)
+    return found
 
 
 def _retryable(status: int) -> bool:

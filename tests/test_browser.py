@@ -262,3 +262,37 @@ def test_the_overflow_check_sees_an_overflow(chromium: BrowserContext, tmp_path:
         page.close()
     assert any(p.startswith("c div.table-wrap: scrollWidth 900") for p in problems)
     assert any(p.startswith("c table.") and "card right" in p for p in problems)
+
+
+# Every piece of evidence, once opened, inside its card: long outputs, prompts and messages wrap.
+EVIDENCE_JS = """() => {
+  const bad = [];
+  const all = document.querySelectorAll('.evidence details');
+  all.forEach((d) => { d.open = true; });
+  for (const card of document.querySelectorAll('.card')) {
+    const box = card.getBoundingClientRect();
+    for (const el of card.querySelectorAll('.evidence pre, .evidence .ev, .evidence li')) {
+      const r = el.getBoundingClientRect();
+      if (r.right > box.right + 0.5 || el.scrollWidth > el.clientWidth + 1)
+        bad.push(`${card.id} ${el.tagName.toLowerCase()}: right ${Math.round(r.right)}, ` +
+                 `card right ${Math.round(box.right)}`);
+    }
+  }
+  return [all.length, bad.slice(0, 10)];
+}"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_evidence_opens_and_fits_at_every_width(
+    chromium: BrowserContext, pages: dict[str, Path], width: int
+) -> None:
+    page, requests = _open(chromium, pages["report"], width)
+    try:
+        assert page.locator("table.cases").count() >= 5  # one grid per test function
+        opened, bad = page.evaluate(EVIDENCE_JS)
+        assert opened > 100
+        assert bad == []
+        assert page.evaluate(OVERFLOW_JS) == []
+        assert requests == [pages["report"].as_uri()]
+    finally:
+        page.close()

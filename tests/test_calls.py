@@ -198,6 +198,7 @@ def test_capital(agent):
             "ordinal",
             "output_tokens",
             "pattern",
+            "prompt_hash",
             "repetition",
             "replayed",
             "role",

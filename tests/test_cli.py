@@ -297,7 +297,7 @@ def test_diff_text_lists_each_case_beneath_its_pair() -> None:
         "  cases added: new",
         "  cases removed: gone",
         "  single: accuracy 0.667 -> 0.750 (cases: 1 worse, 1 better)",
-        "    models: sim-small -> sim-large, sim-small",
+        "    changed: model of propose: sim-small -> sim-large, sim-small",
         "    worse a: 1.00 -> 0.33",
         "    better c: 0.00 -> 0.67 (errors 0 of 3 -> 1 of 3 repetitions)",
         "",

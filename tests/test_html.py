@@ -398,7 +398,7 @@ def test_every_cell_is_labelled_by_its_column_for_narrow_screens() -> None:
     gates = analysis.evaluate_gates(parse_rules("accuracy:-0.05,cost:+10%"), current, baseline)
     html = _render(current + _suite(test="tests/test_b.py::test_b"), gate_run=gates)
     tables = re.findall(r'<table class="(\w+) stack">(.*?)</table>', html, flags=re.S)
-    assert {kind for kind, _ in tables} == {"overview", "summary", "comparisons", "gates"}
+    assert {kind for kind, _ in tables} == {"overview", "summary", "comparisons", "gates", "cases"}
     for kind, table in tables:
         head = re.search(r"<thead><tr>(.*?)</tr></thead>", table, flags=re.S)
         assert head is not None
