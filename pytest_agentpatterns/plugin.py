@@ -31,6 +31,12 @@ SUMMARY = pytest.StashKey[tuple[Any, Any, list[str]]]()
 GATES = pytest.StashKey[Any]()
 MARKER_ERRORS = pytest.StashKey[list[str]]()
 INSTALLED = pytest.StashKey[bool]()
+ROUNDS = pytest.StashKey[Any]()
+RESULTS_COLLECTOR = pytest.StashKey[Any]()
+PROBE = pytest.StashKey[Any]()
+PLAN = pytest.StashKey[Any]()
+PILOT_REPEAT = 2
+"""Repetitions per item of the pilot ``--patterns-plan`` runs when it has no saved run."""
 PROPERTY = "agentpatterns"
 USAGE_ERROR = "agentpatterns_usage_error"
 
@@ -49,7 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "agentpatterns(patterns=None, repeat=None, min_accuracy=None, max_cost=None, "
-        "max_latency=None, baseline_pattern='single'): settings for a pattern test.",
+        "max_latency=None, baseline_pattern='single', max_repeat=None, precision=None): "
+        "settings for a pattern test; repeat='auto' runs it adaptively.",
     )
     registry = builtin_registry()
     try:
@@ -61,7 +68,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[MARKER_ERRORS] = []
     config.stash[METER] = _meter(config)
-    config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
+    from .adaptive import Rounds
+
+    config.stash[ROUNDS] = Rounds(config.stash[SETTINGS], config.stash[METER])
+    collector = _ResultsCollector(config.stash[RESULTS])
+    config.stash[RESULTS_COLLECTOR] = collector
+    config.pluginmanager.register(collector, "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
 
@@ -74,6 +86,23 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["agentpatterns"] = self.config.stash[SETTINGS].for_workers()
+        node.workerinput["agentpatterns"]["grouped"] = self._grouped()
+        node.workerinput["agentpatterns"]["plan_only"] = _plan_only(self.config)
+
+    def _grouped(self) -> bool:
+        """Whether each test function's items all go to one worker (adaptive tests need it)."""
+        from .adaptive import GROUPED_DIST
+
+        dist = self.config.getvalue("dist")
+        return dist in GROUPED_DIST or (self.config.stash[SETTINGS].adaptive and dist == "load")
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        # Adaptive runs under the default --dist load: keep each test's items together.
+        if config.stash[SETTINGS].adaptive and config.getvalue("dist") == "load":
+            from .adaptive import scheduler
+
+            return scheduler(config, log)
+        return None
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         # Workers collect, so a bad marker stops them; the run must stop with the same usage
@@ -144,14 +173,98 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     errors = config.stash.get(MARKER_ERRORS, [])
+    if not errors:
+        errors = _adaptive_errors(config, items)
     if errors:
         message = "\n".join(dict.fromkeys(errors))
         if hasattr(config, "workeroutput"):
             # The controller raises it too: _XdistHooks.pytest_testnodedown.
             config.workeroutput[USAGE_ERROR] = message
         raise pytest.UsageError(message)
+
+
+def _adaptive_errors(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """Under xdist, an adaptive test needs all its items on one worker."""
+    shared = getattr(config, "workerinput", {}).get("agentpatterns") or {}
+    if not hasattr(config, "workerinput") or shared.get("grouped", True):
+        return []
+    for item in items:
+        if isinstance(item, pytest.Function) and "agent" in item.fixturenames:
+            if _adaptive(item)[1] is not None:
+                return [
+                    f"{item.nodeid.split('[', 1)[0]} runs adaptively, so under pytest-xdist all "
+                    "its items must run on one worker: use --dist load with "
+                    "--patterns-adaptive (the plugin then keeps each test's items together), "
+                    "or --dist loadscope"
+                ]
+    return []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if config.stash.get(MARKER_ERRORS, []):
+        return  # pytest calls this hook even when collection stopped on a usage error
+    settings = config.stash[SETTINGS]
+    if settings.plan is not None and _plan_only(config):
+        # The plan reads a saved run: nothing is run (or paid for).
+        config.hook.pytest_deselected(items=list(session.items))
+        session.items[:] = []
+        return
+    rounds = config.stash.get(ROUNDS, None)
+    if rounds is not None:
+        rounds.prepare(session.items, _adaptive)
+
+
+def _adaptive(item: Any) -> tuple[ItemPlan, Any]:
+    """The item's plan and, for an item of an adaptive test, its adaptive settings."""
+    from .adaptive import spec
+
+    settings = item.config.stash[SETTINGS]
+    marker = _marker(item, item.config)
+    if settings.plan is not None or not options.is_adaptive(settings, marker):
+        return _plan(item), None
+    return _plan(item), spec(options.repeat_for(settings, marker), marker.precision)
+
+
+def _plan_only(config: pytest.Config) -> bool:
+    """``--patterns-plan`` with a saved run to read: the session runs nothing."""
+    shared = getattr(config, "workerinput", {}).get("agentpatterns")
+    if shared is not None:
+        return bool(shared.get("plan_only"))
+    return _plan_source(config) is not None
+
+
+def _plan_source(config: pytest.Config) -> Any:
+    """The saved run ``--patterns-plan`` reads: the baseline, else the last saved run."""
+    settings = config.stash[SETTINGS]
+    if settings.baseline is not None:
+        return settings.baseline_path, settings.baseline
+    cache = getattr(config, "cache", None)
+    last = cache.get(LAST_SAVE, None) if cache is not None else None
+    if not isinstance(last, str) or hasattr(config, "workerinput"):
+        return None
+    from pathlib import Path
+
+    from .report import load_run
+
+    try:
+        return Path(last), load_run(Path(last))
+    except ValueError:
+        return None
+
+
+LAST_SAVE = "agentpatterns/last-save"
+"""The pytest cache key holding the path of the last ``--patterns-save``."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    rounds = item.config.stash.get(ROUNDS, None)
+    if rounds is None or not rounds.owns(item):
+        return None
+    return bool(rounds.protocol(item, nextitem))
 
 
 @pytest.fixture
@@ -164,10 +277,17 @@ def agent_pattern(request: pytest.FixtureRequest) -> PatternSpec:
 @pytest.fixture
 def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
     """Runs a task under the current item's pattern: ``agent.run(task, input)``."""
+    from . import diagnostics
+
     config = request.config
     registry = config.stash[REGISTRY]
+    pattern = registry.patterns[agent_pattern.name]
+    probe = diagnostics.probe(pattern, agent_pattern)
+    if probe is not None:
+        request.node.stash[PROBE] = probe
+        pattern = probe.pattern
     return Agent(
-        registry.patterns[agent_pattern.name],
+        pattern,
         agent_pattern,
         registry.aggregators,
         config.stash[SETTINGS].max_concurrency,
@@ -237,7 +357,7 @@ def _plan(item: pytest.Function) -> ItemPlan:
         test=item.nodeid.split("[", 1)[0],
         case=case,
         pattern=spec.id,
-        repeat=settings.repeat or marker.repeat or settings.ini_repeat or 1,
+        repeat=PILOT_REPEAT if settings.plan is not None else options.repeat_for(settings, marker),
         thresholds=marker.thresholds,
         baseline_pattern=baseline,
         max_concurrency=settings.max_concurrency,
@@ -265,6 +385,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     settings = config.stash[SETTINGS]
     meter = config.stash[METER]
+    if settings.plan is not None:
+        # What the test is set to, beside the pilot's results, for the plan's "now".
+        repeat = options.repeat_for(settings, _marker(pyfuncitem, config))
+        pyfuncitem.user_properties.append((PLAN_PROPERTY, [plan.test, repeat]))
     if not config.stash.get(INSTALLED, False):
         # Only sessions that run pattern items pay for importing the HTTP clients.
         transport.install()
@@ -273,13 +397,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
+    probe = pyfuncitem.stash.get(PROBE, None)
+    rounds = config.stash.get(ROUNDS, None)
+    if rounds is not None and rounds.owns(pyfuncitem):
+        # An item of an adaptive test: this call is one of its rounds (adaptive.py).
+        return bool(rounds.call(pyfuncitem, path, body, agent, probe))
+    from .diagnostics import enrich
+
     problem: str | None = None
     try:
         outcome, not_saved = run_in_cassette(
             path,
             settings.record_mode,
             meter,
-            lambda attach: run_item(plan, body, agent, hooks=[attach]),
+            lambda attach: enrich(run_item(plan, body, agent, hooks=[attach]), body, agent, probe),
             scrub=settings.scrub,
         )
     except CassetteError as exc:
@@ -303,6 +434,7 @@ class _ResultsCollector:
 
     def __init__(self, results: list[ItemResult]) -> None:
         self.results = results
+        self.repeats: dict[str, int] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -310,6 +442,8 @@ class _ResultsCollector:
         for name, value in report.user_properties:
             if name == PROPERTY and isinstance(value, dict):
                 self.results.append(ItemResult.from_dict(value))
+            elif name == PLAN_PROPERTY and isinstance(value, (list, tuple)):
+                self.repeats[str(value[0])] = int(value[1])
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -323,6 +457,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     settings = config.stash[SETTINGS]
     results = config.stash[RESULTS]
+    if settings.plan is not None:
+        _make_plan(config, results)
     if not results and settings.baseline is None:
         return
     from .analysis import analyse, evaluate_gates
@@ -359,6 +495,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_json(settings.json_path, document)
     if settings.save_path is not None:
         write_json(settings.save_path, document)
+        cache = getattr(config, "cache", None)
+        if cache is not None:
+            cache.set(LAST_SAVE, str(settings.save_path.resolve()))
     if settings.markdown_path is not None:
         text = render_markdown(analyses, gate_run, notes)
         settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
@@ -374,9 +513,38 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_atomic(settings.trace_path, "".join(line + "\n" for line in lines))
 
 
+def _make_plan(config: pytest.Config, results: list[ItemResult]) -> None:
+    """``--patterns-plan``: plan from the saved run, or from the pilot this run was."""
+    from .planning import plan_from_run
+
+    settings = config.stash[SETTINGS]
+    source = _plan_source(config)
+    if source is not None:
+        path, items = source
+        what = f"from {path}"
+    else:
+        items, what = results, f"from a pilot of {PILOT_REPEAT} repetitions per item"
+    if not items:
+        return
+    repeats = config.stash[RESULTS_COLLECTOR].repeats
+    config.stash[PLAN] = plan_from_run(
+        items, settings.plan or 0.1, alpha=settings.alpha, repeat=repeats or None, source=what
+    )
+
+
+PLAN_PROPERTY = "agentpatterns-plan"
+"""The user property carrying a pilot item's test and the repetitions it is set to."""
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
+    plan = config.stash.get(PLAN, None)
+    if plan is not None:
+        from .planning import render
+
+        terminalreporter.write_sep("=", "agentpatterns plan")
+        terminalreporter.write(render(plan, config.get_terminal_writer().fullwidth))
     summary = config.stash.get(SUMMARY, None)
     if not summary:
         return

@@ -109,6 +109,9 @@ class Repetition:
     calls: tuple[CallRecord, ...] = ()
     error: str | None = None
     verified: bool | None = None
+    diagnostics: dict[str, Any] | None = None
+    """What :mod:`.diagnostics` recorded of this repetition (ensemble sizes, escalation, loop
+    iterations), JSON-safe; None for patterns it does not look at."""
 
     @property
     def accuracy(self) -> float | None:
@@ -144,6 +147,7 @@ class Repetition:
             "error": self.error,
             "verified": self.verified,
             "calls": [c.to_dict() for c in self.calls],
+            "diagnostics": self.diagnostics,
         }
 
     @classmethod
@@ -169,6 +173,9 @@ class ItemResult:
     """Why the item stopped early (budget or call cap spent), in one line; None when not."""
     cassette_error: str | None = None
     """Why the item's cassette was not written (nothing was); None when it was."""
+    adaptive: dict[str, Any] | None = None
+    """For an item of an adaptive test (:mod:`.adaptive`): its repetitions after each look,
+    the test's planned looks and maximum, and why the test stopped; None otherwise."""
 
     @property
     def n(self) -> int:
@@ -189,6 +196,7 @@ class ItemResult:
             "thresholds": dict(self.thresholds),
             "stopped": self.stopped,
             "cassette_error": self.cassette_error,
+            "adaptive": self.adaptive,
             "repetitions": [r.to_dict() for r in self.repetitions],
         }
 
