@@ -86,41 +86,43 @@ class Look:
     allocation: Mapping[str, int] = field(default_factory=dict)
 
 
-def scores(items: Iterable[ItemResult]) -> dict[str, dict[str, list[float]]]:
-    """Pattern -> case -> the scores of its answered repetitions."""
-    out: dict[str, dict[str, list[float]]] = {}
-    for item in items:
-        if item.skipped is not None:
-            continue
-        values = [r.accuracy for r in item.repetitions if r.accuracy is not None]
-        out.setdefault(item.pattern, {}).setdefault(item.case, []).extend(values)
-    return out
-
-
-def compared(accuracy: Mapping[str, Mapping[str, Sequence[float]]], baseline: str) -> int:
-    """The comparisons a test's family holds: patterns with answers, against a baseline
-    with answers (as :func:`.family.compare` counts them)."""
-    if not any(accuracy.get(baseline, {}).values()):
-        return 0
-    return sum(1 for p, cases in accuracy.items() if p != baseline and any(cases.values()))
-
-
 def look_family(
     items: Sequence[ItemResult], look: int, looks: int, *, alpha: float, seed: int = 0
 ) -> Family | None:
-    """The test's comparisons at this look, each at the level the look spends."""
+    """The test's comparisons at this look, each at the level the look has (sequential.py),
+    with their intervals: what a run stopped here reports. ``items`` carry their looks."""
     from .family import compare
 
-    live = [i for i in items if i.skipped is None]
-    if not live:
+    chosen = sequential.levels(items, look, looks, alpha=alpha, seed=seed)
+    if chosen is None:
         return None
-    accuracy = scores(live)
-    baseline = live[0].baseline_pattern
-    m = compared(accuracy, baseline)
-    if m == 0:
-        return None
-    levels = sequential.levels(look, looks, alpha, m, len(accuracy))
-    return compare(live[0].test, baseline, accuracy, alpha=levels.family_alpha, seed=seed)
+    now = [i for i in sequential.at_look(items, look) if i.skipped is None]
+    accuracy = sequential.scores(now)
+    alpha_used = max(chosen.family_alpha, sequential.UNREACHABLE)
+    return compare(now[0].test, now[0].baseline_pattern, accuracy, alpha=alpha_used, seed=seed)
+
+
+def look_verdicts(
+    items: Sequence[ItemResult], look: int, looks: int, *, alpha: float, seed: int = 0
+) -> list[bool]:
+    """Whether each comparison is decided at this look: the tests of :func:`look_family`
+    without their intervals (a test rejects exactly when its interval excludes 0)."""
+    from .family import units
+
+    chosen = sequential.levels(items, look, looks, alpha=alpha, seed=seed)
+    if chosen is None:
+        return []
+    now = [i for i in sequential.at_look(items, look) if i.skipped is None]
+    accuracy = sequential.scores(now)
+    baseline = now[0].baseline_pattern
+    level = chosen.comparison_level
+    out = []
+    for pattern, cases in accuracy.items():
+        if pattern == baseline or not any(cases.values()):
+            continue
+        result = units(accuracy[baseline], cases).test(seed).result()
+        out.append(level > 0 and result.min_p <= level and result.p <= level)
+    return out
 
 
 def decide(
@@ -139,17 +141,21 @@ def decide(
     ``reps``: each case's repetitions so far; ``share``: the dollars this test may spend
     live (None: no budget); ``refused``: the run's budget refused a call this round.
     """
-    fam = look_family(items, look, spec.looks, alpha=alpha, seed=seed)
-    tested = [c for c in fam.comparisons if c.verdict != "not compared"] if fam else []
-    if tested and all(c.significant for c in tested):
-        return Look(look, fam, "decided")
-    if spec.precision is not None and tested:
+    fam = None
+    if spec.precision is None:
+        decided = look_verdicts(items, look, spec.looks, alpha=alpha, seed=seed)
+    else:
+        fam = look_family(items, look, spec.looks, alpha=alpha, seed=seed)
+        tested = [c for c in fam.comparisons if c.verdict != "not compared"] if fam else []
+        decided = [c.significant for c in tested]
         precise = all(
             c.significant or (c.interval is not None and c.interval.half_width <= spec.precision)
             for c in tested
         )
-        if precise:
+        if tested and precise and not all(decided):
             return Look(look, fam, "precise enough")
+    if decided and all(decided):
+        return Look(look, fam, "decided")
     if refused:
         return Look(look, fam, "budget")
     if look >= spec.looks:
@@ -167,6 +173,65 @@ def decide(
     return Look(look, fam, None, allocation)
 
 
+def simulate(
+    spec: Spec,
+    cases: Sequence[str],
+    patterns: Sequence[str],
+    draw: Callable[[str, str, int], float],
+    *,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[list[ItemResult], Look]:
+    """One adaptive test on a scoring function instead of pytest items: the rounds, the
+    allocation and the stopping rule of a real run. ``draw(pattern, case, repetition)`` is
+    that repetition's score; the first pattern is the baseline. Returns the items (each
+    with its ``adaptive`` record, as a run reports them) and the last look."""
+    scored: dict[tuple[str, str], list[float]] = {(p, c): [] for p in patterns for c in cases}
+    targets = dict.fromkeys(cases, spec.rounds[0])
+    looks: dict[str, list[int]] = {c: [] for c in cases}
+    look = 0
+    while True:
+        look += 1
+        for (pattern, case), values in scored.items():
+            values.extend(draw(pattern, case, i) for i in range(len(values), targets[case]))
+        for case in cases:
+            looks[case].append(targets[case])
+        items = [
+            _simulated(pattern, case, values, patterns[0], looks[case])
+            for (pattern, case), values in scored.items()
+        ]
+        decision = decide(spec, look, items, targets, alpha=alpha, seed=seed)
+        if decision.stopped is not None:
+            break
+        for case, extra in decision.allocation.items():
+            targets[case] += extra
+    info = {"max_repeat": spec.max_repeat, "planned_looks": spec.looks, "stopped": decision.stopped}
+    return [replace(i, adaptive={**info, "looks": list(looks[i.case])}) for i in items], decision
+
+
+def _simulated(
+    pattern: str, case: str, values: Sequence[float], baseline: str, looks: Sequence[int]
+) -> ItemResult:
+    reps = tuple(
+        Repetition(
+            i,
+            "correct" if v == 1 else "incorrect" if v == 0 else "scored",
+            0.0,
+            score=None if v in (0, 1) else v,
+        )
+        for i, v in enumerate(values)
+    )
+    return ItemResult(
+        f"sim::t[{case}-{pattern}]",
+        "sim::t",
+        case,
+        pattern,
+        reps,
+        baseline,
+        adaptive={"looks": list(looks)},
+    )
+
+
 def variances(items: Iterable[ItemResult]) -> dict[str, float]:
     """Per case, how much its outcomes still vary: the variance of each pattern's scores on
     it, summed over patterns (0 when every pattern was always right or always wrong).
@@ -175,7 +240,7 @@ def variances(items: Iterable[ItemResult]) -> dict[str, float]:
     allocation it drives leaves the randomization tests exact.
     """
     out: dict[str, float] = {}
-    for pattern_cases in scores(items).values():
+    for pattern_cases in sequential.scores(items).values():
         for case, values in pattern_cases.items():
             n = len(values)
             mean = sum(values) / n if n else 0.0
@@ -291,16 +356,16 @@ def saving(items: Sequence[ItemResult], *, alpha: float) -> Saving | None:
     max_repeat = int(info.get("max_repeat", 1))
     planned = int(info.get("planned_looks", 1))
     looks = max(len(i.adaptive.get("looks", ())) for i in live if i.adaptive)
-    accuracy = scores(live)
+    accuracy = sequential.scores(live)
     baseline = live[0].baseline_pattern
-    m = compared(accuracy, baseline)
+    m = sequential.compared(accuracy, baseline)
     cases = sorted({i.case for i in live})
     fixed = max_repeat
     final: float | None = None
     if m:
         level = alpha / m
         # The design's power at its maximum: every repetition, the last planned look's level.
-        final = sequential.levels(planned, planned, alpha, m).comparison_level
+        final = sequential.design_level(planned, level)
         measured = [
             parts
             for p in accuracy
@@ -553,7 +618,7 @@ class Rounds:
         decision = decide(
             test.spec,
             look,
-            [m.result() for m in test.members],
+            [m.result({"looks": list(m.looks)}) for m in test.members],
             reps,
             alpha=settings.alpha,
             seed=settings.seed,

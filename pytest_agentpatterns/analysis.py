@@ -117,7 +117,7 @@ def _analyse_test(
     base_items = next((items for key, items in members if key.pattern == baseline_id), None)
     accuracy = {key.pattern: _known(by_case(items, "accuracy")) for key, items in members}
     # An adaptive test is judged at its last look's share of alpha (sequential.py).
-    levels = sequential.final_levels([i for _, items in members for i in items], accuracy, alpha)
+    levels = sequential.final_levels([i for _, items in members for i in items], alpha, seed)
     fam = None
     if base_items is not None and len(members) > 1:
         fam = family.compare(test, baseline_id, accuracy, alpha=levels[0], seed=seed)
