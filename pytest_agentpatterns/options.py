@@ -267,7 +267,23 @@ def add_options(parser: pytest.Parser) -> None:
         dest="agentpatterns_markdown",
         default=None,
         metavar="PATH",
-        help="write the summary as Markdown (e.g. $GITHUB_STEP_SUMMARY). Default: %(default)r",
+        help="write the summary as Markdown, replacing the file. Default: %(default)r",
+    )
+    group.addoption(
+        "--patterns-markdown-append",
+        dest="agentpatterns_markdown_append",
+        action="store_true",
+        default=False,
+        help="append the Markdown summary to the --patterns-markdown file instead of replacing "
+        "it (for $GITHUB_STEP_SUMMARY, which GitHub wants appended). Default: off",
+    )
+    group.addoption(
+        "--patterns-list",
+        dest="agentpatterns_list",
+        action="store_true",
+        default=False,
+        help="list the patterns and aggregators this run knows (built-in and registered by "
+        "plugins and conftest.py files), with their parameters, defaults and ranges, and exit",
     )
     group.addoption(
         "--patterns-html",
@@ -372,6 +388,7 @@ class Settings:
     trace_path: Path | None
     alpha: float = 0.05
     markdown_path: Path | None = None
+    markdown_append: bool = False
     html_path: Path | None = None
     save_path: Path | None = None
     baseline_path: Path | None = None
@@ -463,6 +480,7 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
         trace_path=Path(trace) if (trace := config.getoption("agentpatterns_trace")) else None,
         alpha=config.getoption("agentpatterns_alpha") or 0.05,
         markdown_path=_opt_path(config.getoption("agentpatterns_markdown")),
+        markdown_append=_markdown_append(config),
         html_path=_opt_path(config.getoption("agentpatterns_html")),
         fail_on_inconclusive=bool(
             config.getoption("agentpatterns_fail_on_inconclusive")
@@ -485,6 +503,16 @@ def _scrub_rules(config: pytest.Config) -> ScrubRules:
         except ValueError as exc:
             raise pytest.UsageError(f"ini agentpatterns_scrub: {exc}") from None
     return ScrubRules.parse(entries)
+
+
+def _markdown_append(config: pytest.Config) -> bool:
+    append = bool(config.getoption("agentpatterns_markdown_append"))
+    if append and not config.getoption("agentpatterns_markdown"):
+        raise pytest.UsageError(
+            "--patterns-markdown-append needs --patterns-markdown=PATH, the file to append to, "
+            'e.g. --patterns-markdown="$GITHUB_STEP_SUMMARY" --patterns-markdown-append'
+        )
+    return append
 
 
 def _opt_path(text: str | None) -> Path | None:

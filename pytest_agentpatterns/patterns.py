@@ -146,6 +146,7 @@ class Registry:
         async def aggregate(flow: Flow, outputs: list[Any]) -> Any:
             return await flow.call("aggregate", fn, outputs)
 
+        aggregate.__doc__ = fn.__doc__  # for --patterns-list
         self.aggregators[name] = aggregate
 
     def builtin_specs(self) -> tuple[PatternSpec, ...]:
@@ -359,7 +360,8 @@ def builtin_registry() -> Registry:
     n = "number of concurrent candidates"
     builtins: list[tuple[str, PatternFn, dict[str, Param], tuple[str, ...]]] = [
         ("single", single, {}, ("propose",)),
-        ("sequential", sequential, {}, ("propose",)),
+        # Without steps the chain would be [propose], a duplicate of single: skip instead.
+        ("sequential", sequential, {}, ("steps",)),
         (
             "parallel",
             parallel,

@@ -58,11 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "max_latency=None, baseline_pattern='single', max_repeat=None, precision=None): "
         "settings for a pattern test; repeat='auto' runs it adaptively.",
     )
-    registry = builtin_registry()
-    try:
-        config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
-    except SpecError as exc:
-        raise pytest.UsageError(f"pytest_agentpatterns_register: {exc}") from None
+    registry = _registry(config)
     config.stash[REGISTRY] = registry
     config.stash[SETTINGS] = options.load_settings(config, registry)
     config.stash[RESULTS] = []
@@ -76,6 +72,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(collector, "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
+
+
+def _registry(config: pytest.Config) -> Registry:
+    registry = builtin_registry()
+    try:
+        config.hook.pytest_agentpatterns_register.call_historic(kwargs={"registry": registry})
+    except SpecError as exc:
+        raise pytest.UsageError(f"pytest_agentpatterns_register: {exc}") from None
+    return registry
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--patterns-list`` prints the registry and exits, as ``--markers`` does."""
+    if not config.getoption("agentpatterns_list"):
+        return None
+    import shutil
+    import sys
+
+    from .listing import render_registry
+
+    sys.stdout.write(render_registry(_registry(config), shutil.get_terminal_size().columns))
+    return 0
 
 
 class _XdistHooks:
@@ -500,9 +519,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             cache.set(LAST_SAVE, str(settings.save_path.resolve()))
     if settings.markdown_path is not None:
         text = render_markdown(analyses, gate_run, notes)
-        settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(settings.markdown_path, "a", encoding="utf-8") as handle:
-            handle.write(text)
+        if settings.markdown_append:
+            settings.markdown_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(settings.markdown_path, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        else:
+            write_atomic(settings.markdown_path, text)
     if settings.html_path is not None:
         from .html import render_html
 
@@ -551,9 +573,15 @@ def pytest_terminal_summary(
     from .table import render_terminal
 
     analyses, gate_run, notes = summary
+    results: list[ItemResult] = config.stash[RESULTS]
     width = config.get_terminal_writer().fullwidth
     text = render_terminal(
-        analyses, gate_run, notes, width=width, verbose=config.get_verbosity() > 0
+        analyses,
+        gate_run,
+        notes,
+        width=width,
+        verbose=config.get_verbosity() > 0,
+        results=results,
     )
     terminalreporter.write_sep("=", "agentpatterns summary")
     terminalreporter.write(text)

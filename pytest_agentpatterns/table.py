@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from . import family, gates, ratios, stats
 from .analysis import PatternAnalysis, TestAnalysis
+from .records import ItemResult
 
 LEGEND = (
     "P: on the Pareto front (accuracy, cost, latency p50). R: recommended. "
@@ -195,8 +196,12 @@ def render_terminal(
     *,
     width: int = 80,
     verbose: bool = False,
+    results: Sequence[ItemResult] = (),
 ) -> str:
-    """The summary for the terminal, no line longer than ``width``."""
+    """The summary for the terminal, no line longer than ``width``.
+
+    ``results`` are the run's items: the patterns they skipped are listed after the tests.
+    """
     width = max(40, width)
     lines: list[str] = []
     for t in analyses:
@@ -206,12 +211,43 @@ def render_terminal(
     if analyses:
         lines.append("")
         lines.extend(textwrap.wrap(LEGEND, width))
+    skipped = skipped_lines(results, width)
+    if skipped:
+        if lines:
+            lines.append("")
+        lines.extend(skipped)
     if gate_run is not None and gate_run.results:
         lines.append("")
         lines.extend(_gates_block(gate_run, width, verbose))
     for note in notes:
         lines.extend(textwrap.wrap(note, width, subsequent_indent="  ") or [""])
     return "\n".join(_fit(line, width) for line in lines) + "\n"
+
+
+def skipped_lines(results: Sequence[ItemResult], width: int = 80) -> list[str]:
+    """Per test, each pattern that was skipped and why, one wrapped line per reason."""
+    cases: dict[str, set[str]] = {}
+    reasons: dict[str, dict[tuple[str, str], set[str]]] = {}
+    for r in results:
+        cases.setdefault(r.test, set()).add(r.case)
+        if r.skipped is not None:
+            reasons.setdefault(r.test, {}).setdefault((r.pattern, r.skipped), set()).add(r.case)
+    lines: list[str] = []
+    for test, skipped in reasons.items():
+        lines.append(_fit_middle(f"skipped in {test}:", width))
+        for (pattern, reason), which in skipped.items():
+            total = len(cases[test])
+            count = f"{len(which)} of {total} cases" if len(which) < total else "every case"
+            said = reason.removeprefix(f"pattern {pattern} ")
+            lines.extend(
+                textwrap.wrap(
+                    f"{pattern}: {said} ({count})",
+                    width,
+                    initial_indent="  ",
+                    subsequent_indent="    ",
+                )
+            )
+    return lines
 
 
 def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:

@@ -32,8 +32,8 @@ def test_all_patterns_make_one_item_per_case_and_pattern(pytester: pytest.Pytest
     pytester.makepyfile(
         STRICT
         + """
-t = Task(name="t", propose=lambda x: x.upper(), verify=lambda x, o: True,
-         refine=lambda x, o, f: o)
+t = Task(name="t", propose=lambda x: x.upper(), steps=[lambda x, p: x.upper()],
+         verify=lambda x, o: True, refine=lambda x, o, f: o)
 
 @pytest.mark.parametrize("word", ["a", "b"])
 def test_upper(agent, word):
@@ -57,7 +57,7 @@ def test_default_is_single_then_marker_then_cli(pytester: pytest.Pytester) -> No
     pytester.makepyfile(
         STRICT
         + """
-t = Task(name="t", propose=lambda x: x)
+t = Task(name="t", propose=lambda x: x, steps=[lambda x, prev: x])
 
 def test_plain(agent):
     assert agent.run(t, 1) == 1

@@ -134,8 +134,13 @@ def test_recordings_through_resets_and_cut_streams_replay_every_repetition(
             for path in (pytester.path / "cassettes").rglob("*.json")
             for entry in json.loads(path.read_text())["metadata"].get("unanswered", {}).values()
         ]
-        # Only calls refused after a cut stream failed their fork: none that went unanswered.
-        assert all(entry == {"cancelled": True} for entry in unanswered)
+        # Calls refused after a cut stream failed their fork, or a sibling's connection that
+        # failed while the fork was being cancelled (timing decides which): each is kept
+        # with what happened to it, so replay can do the same.
+        assert all(
+            entry.get("cancelled") is True or {"type", "message"} <= set(entry.get("error", {}))
+            for entry in unanswered
+        ), unanswered
         reports = {}
         for retries in ("10", "0", "10", "0"):
             monkeypatch.setenv("RETRIES", retries)
