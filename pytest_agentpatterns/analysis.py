@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import adaptive, diagnostics, family, gates, pareto, ratios, recommend, sequential, stats
+from . import diagnostics, family, gates, pareto, ratios, recommend, stats
 from .metrics import GroupKey, PatternFigures, figures, sorted_groups
 from .records import ItemResult, Repetition
 
@@ -87,8 +87,6 @@ class TestAnalysis:
     recommendation: recommend.Recommendation | None
     family: family.Family | None = None
     n_cases: int = 0
-    adaptive: Any = None
-    """What an adaptive run of this test used and saved (:class:`.adaptive.Saving`)."""
     diagnostics: Any = None
     """Ensemble-size, escalation and loop figures (:class:`.diagnostics.Diagnostics`)."""
 
@@ -116,11 +114,9 @@ def _analyse_test(
     baseline_id = members[0][1][0].baseline_pattern
     base_items = next((items for key, items in members if key.pattern == baseline_id), None)
     accuracy = {key.pattern: _known(by_case(items, "accuracy")) for key, items in members}
-    # An adaptive test is judged at its last look's share of alpha (sequential.py).
-    levels = sequential.final_levels([i for _, items in members for i in items], alpha, seed)
     fam = None
     if base_items is not None and len(members) > 1:
-        fam = family.compare(test, baseline_id, accuracy, alpha=levels[0], seed=seed)
+        fam = family.compare(test, baseline_id, accuracy, alpha=alpha, seed=seed)
     by_pattern = {c.pattern: c for c in fam.comparisons} if fam else {}
     patterns = []
     for key, items in members:
@@ -162,7 +158,7 @@ def _analyse_test(
         {p.figures.pattern: p.figures.cost_per_run for p in patterns},
         {p.figures.pattern: p.figures.latency_p50 for p in patterns},
         baseline=baseline_id if base_items is not None else None,
-        alpha=levels[1],
+        alpha=alpha,
         seed=seed,
     )
     cases = {case for values in accuracy.values() for case in values}
@@ -174,7 +170,6 @@ def _analyse_test(
         recommendation,
         fam,
         len(cases),
-        adaptive.saving(every, alpha=alpha),
         diagnostics.analyse(every, seed=seed),
     )
 

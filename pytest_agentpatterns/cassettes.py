@@ -52,9 +52,6 @@ UNANSWERED = "unanswered"
 "message"}, "request": fingerprint} or {"cancelled": true}, "duration"}``. They are not HTTP
 interactions, so they are kept beside them and the interactions stay what vcrpy reads."""
 NO_INTERACTION = -1
-ADAPTIVE = "adaptive"
-"""The cassette metadata key for an adaptive item's schedule: ``{"rounds": [repetitions after
-each look], "stopped": why its test stopped}`` (:mod:`.adaptive`)."""
 
 KEPT_REQUEST_HEADERS = frozenset(
     {
@@ -488,19 +485,6 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         if self.write_protected or not (self.data or self._unanswered()):
             return
         self._metadata.setdefault("overhead", {})[f"r{repetition}"] = round(seconds, 6)
-        self.dirty = True
-
-    def schedule(self) -> Any:
-        """The adaptive schedule recorded with this cassette (metadata ``adaptive``), if any."""
-        return self._metadata.get(ADAPTIVE)
-
-    def remember_schedule(self, schedule: dict[str, Any]) -> None:
-        """Keep an adaptive item's rounds and why its test stopped, so replay repeats them."""
-        if self.write_protected or not (self.data or self._unanswered()):
-            return
-        if self._metadata.get(ADAPTIVE) == schedule:
-            return
-        self._metadata[ADAPTIVE] = schedule
         self.dirty = True
 
     # The httpx transports: replay, or record while the body passes through.

@@ -443,7 +443,7 @@ def _test_section(
     out.append("</div>")
     if any(p.accuracy is not None or p.ratios for p in t.patterns):
         out.append(_comparison_table(t))
-    out.extend(_adaptive_and_diagnostics(t, colours, index))
+    out.extend(_diagnostics_section(t, colours, index))
     out.append("</section>")
     return "\n".join(out)
 
@@ -1270,15 +1270,14 @@ def _shorten(name: str, label_w: float) -> str:
     return name[:keep] + "…"
 
 
-# --- adaptive runs and pattern diagnostics ---------------------------------------------------
+# --- pattern diagnostics ---------------------------------------------------------------------
 
 
-def _adaptive_and_diagnostics(t: TestAnalysis, colours: dict[str, str], index: int) -> list[str]:
-    """What an adaptive run saved, then the diagnostics' charts and figures."""
+def _diagnostics_section(t: TestAnalysis, colours: dict[str, str], index: int) -> list[str]:
+    """The diagnostics' charts and figures (:mod:`.diagnostics`)."""
     from .diagnostics import Point
-    from .table import adaptive_notes
 
-    out = [f'<p class="small adaptive">{_e(note)}</p>' for note in adaptive_notes(t)]
+    out: list[str] = []
     d = t.diagnostics
     if not d:
         return out

@@ -32,8 +32,6 @@ MARKER_KEYWORDS = (
     "max_cost",
     "max_latency",
     "baseline_pattern",
-    "max_repeat",
-    "precision",
 )
 
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
@@ -305,15 +303,6 @@ def add_options(parser: pytest.Parser) -> None:
         "more). Adds to the ini's list. Default: %(default)r",
     )
     group.addoption(
-        "--patterns-adaptive",
-        dest="agentpatterns_adaptive",
-        action="store_true",
-        default=None,
-        help="run every pattern test adaptively: repetitions in rounds, each test stopped once "
-        "its comparisons are decided (its repeat setting is the maximum; docs/statistics.md). "
-        "Default: off (only tests marked repeat='auto')",
-    )
-    group.addoption(
         "--patterns-plan",
         dest="agentpatterns_plan",
         type=difference,
@@ -321,16 +310,10 @@ def add_options(parser: pytest.Parser) -> None:
         const=0.10,
         default=None,
         metavar="DIFF",
-        help="print how many cases x repetitions each test needs to detect an accuracy "
-        "difference of DIFF with 80%% power, from --patterns-baseline, the last "
-        "--patterns-save, or a 2-repetition pilot run. Default: %(default)r (0.10 when given "
+        help="run nothing; print how many cases x repetitions each test needs to detect an "
+        "accuracy difference of DIFF with 80%% power, from --patterns-baseline or else the "
+        "last --patterns-save (docs/statistics.md). Default: %(default)r (0.10 when given "
         "without a value: write --patterns-plan=DIFF)",
-    )
-    parser.addini(
-        "agentpatterns_adaptive",
-        "run every pattern test adaptively (as --patterns-adaptive)",
-        type="bool",
-        default=False,
     )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
     parser.addini(
@@ -398,7 +381,6 @@ class Settings:
     fail_on_inconclusive: bool = False
     scrub: ScrubRules = field(default_factory=ScrubRules)
     max_calls: int | None = None
-    adaptive: bool = False
     plan: float | None = None
 
     def for_workers(self) -> dict[str, Any]:
@@ -487,9 +469,6 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
             or config.getini("agentpatterns_fail_on_inconclusive")
         ),
         scrub=_scrub_rules(config),
-        adaptive=bool(
-            config.getoption("agentpatterns_adaptive") or config.getini("agentpatterns_adaptive")
-        ),
         plan=config.getoption("agentpatterns_plan"),
         **_gate_settings(config),
     )
@@ -669,32 +648,6 @@ class MarkerSettings:
     repeat: int | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     baseline_pattern: str | None = None
-    adaptive: bool = False
-    """``repeat="auto"``: run adaptively (docs/statistics.md)."""
-    max_repeat: int | None = None
-    precision: float | None = None
-
-
-def is_adaptive(settings: Settings, marker: MarkerSettings) -> bool:
-    """Whether a test runs adaptively: ``--patterns-adaptive``, or ``repeat="auto"`` unless
-    ``--patterns-repeat`` fixes the repetitions."""
-    return settings.adaptive or (marker.adaptive and settings.repeat is None)
-
-
-def repeat_for(settings: Settings, marker: MarkerSettings) -> int:
-    """A test's repetitions per item (at most, when it runs adaptively): the option, then
-    the marker's ``max_repeat`` (adaptive only) and ``repeat``, then the ini."""
-    from .adaptive import DEFAULT_MAX_REPEAT
-
-    if is_adaptive(settings, marker):
-        return (
-            settings.repeat
-            or marker.max_repeat
-            or marker.repeat
-            or settings.ini_repeat
-            or (DEFAULT_MAX_REPEAT if marker.adaptive else 1)
-        )
-    return settings.repeat or marker.repeat or settings.ini_repeat or 1
 
 
 def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -> MarkerSettings:
@@ -725,28 +678,10 @@ def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -
         except SpecError as exc:
             raise pytest.UsageError(f"{where}: agentpatterns(patterns={raw!r}): {exc}") from None
     repeat = kwargs.get("repeat")
-    adaptive = repeat == "auto"
-    if adaptive:
-        repeat = None
-    elif repeat is not None and (
+    if repeat is not None and (
         isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT
     ):
-        raise refuse("repeat", f"an integer from 1 to {MAX_REPEAT}, or 'auto' (adaptive)")
-    max_repeat = kwargs.get("max_repeat")
-    if max_repeat is not None and (
-        isinstance(max_repeat, bool)
-        or not isinstance(max_repeat, int)
-        or not 1 <= max_repeat <= MAX_REPEAT
-    ):
-        raise refuse("max_repeat", f"an integer from 1 to {MAX_REPEAT}")
-    precision = kwargs.get("precision")
-    if precision is not None and (
-        isinstance(precision, bool)
-        or not isinstance(precision, (int, float))
-        or not math.isfinite(precision)
-        or not 0 < precision <= 1
-    ):
-        raise refuse("precision", "a half-width in (0, 1], e.g. 0.05")
+        raise refuse("repeat", f"an integer from 1 to {MAX_REPEAT}")
     limits: dict[str, float] = {}
     for key, high in (("min_accuracy", 1.0), ("max_cost", None), ("max_latency", None)):
         value = kwargs.get(key)
@@ -771,12 +706,4 @@ def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -
             raise pytest.UsageError(
                 f"{where}: agentpatterns(baseline_pattern={baseline!r}): {exc}"
             ) from None
-    return MarkerSettings(
-        patterns,
-        repeat,
-        Thresholds(**limits),
-        baseline,
-        adaptive,
-        max_repeat,
-        None if precision is None else float(precision),
-    )
+    return MarkerSettings(patterns, repeat, Thresholds(**limits), baseline)

@@ -15,8 +15,8 @@ and it is measured, not assumed.
 The power of the test over k cases at level ``alpha / m`` is that of a t-test on k - 1
 degrees of freedom with standard error ``√(Var(d) / k)`` (never below the floor the test
 itself uses), and zero when k is too small for the randomization test to reach the level at
-all (its smallest p-value is ``2 / 2^k``). ``benchmarks/adaptive.py`` checks the
-predictions against simulated runs of the real test.
+all (its smallest p-value is ``2 / 2^k``). ``benchmarks/planning.py`` checks the
+predictions against simulated runs of the real test (:func:`.family.compare`).
 """
 
 from __future__ import annotations
@@ -150,7 +150,14 @@ def power(diff: float, parts: Components, cases: int, repeat: int, level: float)
         return 1.0 if diff > 0 else level
     crit = float(student.isf(level / 2, df))
     ncp = diff / se
-    return float(nct.sf(crit, df, ncp) + nct.cdf(-crit, df, ncp))
+    value = float(nct.sf(crit, df, ncp) + nct.cdf(-crit, df, ncp))
+    if not math.isfinite(value):
+        # scipy's noncentral t fails far in its tails (large df and ncp), where the normal
+        # shifted by ncp is as exact as the t: power then is 0 or 1 to many digits.
+        from scipy.stats import norm
+
+        value = float(norm.sf(crit - ncp) + norm.cdf(-crit - ncp))
+    return value
 
 
 def cases_needed(diff: float, parts: Components, repeat: int, level: float) -> int | None:
@@ -199,22 +206,6 @@ def detectable(parts: Components, cases: int, repeat: int, level: float) -> floa
         else:
             low = middle
     return high
-
-
-def equivalent_repeat(
-    parts: Components, cases: int, repeat: int, level: float, final_level: float
-) -> int:
-    """The repetitions a fixed run at ``level`` needs to detect what ``repeat`` repetitions
-    tested at ``final_level`` detect (an adaptive run's last look): the fixed run with the
-    same power, about."""
-    target = detectable(parts, cases, repeat, final_level)
-    if target is None:
-        return repeat
-    for r in range(1, repeat + 1):
-        reach = detectable(parts, cases, r, level)
-        if reach is not None and reach <= target + 1e-9:
-            return r
-    return repeat
 
 
 # --- a plan for a whole run --------------------------------------------------------------------
@@ -415,6 +406,8 @@ def render(plan: Plan, width: int = 80) -> str:
         f"Plan to detect an accuracy difference of {plan.diff:.2f} with {POWER:.0%} power "
         f"({plan.source or 'this run'}; docs/statistics.md):",
         width,
+        break_on_hyphens=False,
+        break_long_words=False,
     )
     for t in plan.tests:
         lines.append("")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,12 +32,9 @@ SUMMARY = pytest.StashKey[tuple[Any, Any, list[str]]]()
 GATES = pytest.StashKey[Any]()
 MARKER_ERRORS = pytest.StashKey[list[str]]()
 INSTALLED = pytest.StashKey[bool]()
-ROUNDS = pytest.StashKey[Any]()
-RESULTS_COLLECTOR = pytest.StashKey[Any]()
 PROBE = pytest.StashKey[Any]()
 PLAN = pytest.StashKey[Any]()
-PILOT_REPEAT = 2
-"""Repetitions per item of the pilot ``--patterns-plan`` runs when it has no saved run."""
+PLAN_SOURCE = pytest.StashKey[tuple[Path, tuple[ItemResult, ...]]]()
 PROPERTY = "agentpatterns"
 USAGE_ERROR = "agentpatterns_usage_error"
 
@@ -55,8 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "agentpatterns(patterns=None, repeat=None, min_accuracy=None, max_cost=None, "
-        "max_latency=None, baseline_pattern='single', max_repeat=None, precision=None): "
-        "settings for a pattern test; repeat='auto' runs it adaptively.",
+        "max_latency=None, baseline_pattern='single'): settings for a pattern test.",
     )
     registry = _registry(config)
     config.stash[REGISTRY] = registry
@@ -64,12 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
     config.stash[MARKER_ERRORS] = []
     config.stash[METER] = _meter(config)
-    from .adaptive import Rounds
-
-    config.stash[ROUNDS] = Rounds(config.stash[SETTINGS], config.stash[METER])
-    collector = _ResultsCollector(config.stash[RESULTS])
-    config.stash[RESULTS_COLLECTOR] = collector
-    config.pluginmanager.register(collector, "agentpatterns-results")
+    config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
 
@@ -105,23 +97,6 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["agentpatterns"] = self.config.stash[SETTINGS].for_workers()
-        node.workerinput["agentpatterns"]["grouped"] = self._grouped()
-        node.workerinput["agentpatterns"]["plan_only"] = _plan_only(self.config)
-
-    def _grouped(self) -> bool:
-        """Whether each test function's items all go to one worker (adaptive tests need it)."""
-        from .adaptive import GROUPED_DIST
-
-        dist = self.config.getvalue("dist")
-        return dist in GROUPED_DIST or (self.config.stash[SETTINGS].adaptive and dist == "load")
-
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        # Adaptive runs under the default --dist load: keep each test's items together.
-        if config.stash[SETTINGS].adaptive and config.getvalue("dist") == "load":
-            from .adaptive import scheduler
-
-            return scheduler(config, log)
-        return None
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         # Workers collect, so a bad marker stops them; the run must stop with the same usage
@@ -192,10 +167,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
     errors = config.stash.get(MARKER_ERRORS, [])
-    if not errors:
-        errors = _adaptive_errors(config, items)
     if errors:
         message = "\n".join(dict.fromkeys(errors))
         if hasattr(config, "workeroutput"):
@@ -204,86 +177,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(message)
 
 
-def _adaptive_errors(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
-    """Under xdist, an adaptive test needs all its items on one worker."""
-    shared = getattr(config, "workerinput", {}).get("agentpatterns") or {}
-    if not hasattr(config, "workerinput") or shared.get("grouped", True):
-        return []
-    for item in items:
-        if isinstance(item, pytest.Function) and "agent" in item.fixturenames:
-            if _adaptive(item)[1] is not None:
-                return [
-                    f"{item.nodeid.split('[', 1)[0]} runs adaptively, so under pytest-xdist all "
-                    "its items must run on one worker: use --dist load with "
-                    "--patterns-adaptive (the plugin then keeps each test's items together), "
-                    "or --dist loadscope"
-                ]
-    return []
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if config.stash[SETTINGS].plan is not None and not hasattr(config, "workerinput"):
+        config.stash[PLAN_SOURCE] = _plan_source(config)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
-    if config.stash.get(MARKER_ERRORS, []):
-        return  # pytest calls this hook even when collection stopped on a usage error
-    settings = config.stash[SETTINGS]
-    if settings.plan is not None and _plan_only(config):
-        # The plan reads a saved run: nothing is run (or paid for).
+    if config.stash[SETTINGS].plan is not None and not config.stash.get(MARKER_ERRORS, []):
+        # --patterns-plan reads a saved run: nothing is run (or paid for).
         config.hook.pytest_deselected(items=list(session.items))
         session.items[:] = []
-        return
-    rounds = config.stash.get(ROUNDS, None)
-    if rounds is not None:
-        rounds.prepare(session.items, _adaptive)
 
 
-def _adaptive(item: Any) -> tuple[ItemPlan, Any]:
-    """The item's plan and, for an item of an adaptive test, its adaptive settings."""
-    from .adaptive import spec
-
-    settings = item.config.stash[SETTINGS]
-    marker = _marker(item, item.config)
-    if settings.plan is not None or not options.is_adaptive(settings, marker):
-        return _plan(item), None
-    return _plan(item), spec(options.repeat_for(settings, marker), marker.precision)
-
-
-def _plan_only(config: pytest.Config) -> bool:
-    """``--patterns-plan`` with a saved run to read: the session runs nothing."""
-    shared = getattr(config, "workerinput", {}).get("agentpatterns")
-    if shared is not None:
-        return bool(shared.get("plan_only"))
-    return _plan_source(config) is not None
-
-
-def _plan_source(config: pytest.Config) -> Any:
+def _plan_source(config: pytest.Config) -> tuple[Path, tuple[ItemResult, ...]]:
     """The saved run ``--patterns-plan`` reads: the baseline, else the last saved run."""
     settings = config.stash[SETTINGS]
-    if settings.baseline is not None:
+    if settings.baseline_path is not None and settings.baseline is not None:
         return settings.baseline_path, settings.baseline
-    cache = getattr(config, "cache", None)
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
     last = cache.get(LAST_SAVE, None) if cache is not None else None
-    if not isinstance(last, str) or hasattr(config, "workerinput"):
-        return None
-    from pathlib import Path
-
+    if not isinstance(last, str):
+        raise pytest.UsageError(
+            "--patterns-plan reads a saved run and none was given: pass "
+            "--patterns-baseline RUN.json, or run once with --patterns-save RUN.json"
+        )
     from .report import load_run
 
     try:
-        return Path(last), load_run(Path(last))
-    except ValueError:
-        return None
+        return Path(last), tuple(load_run(Path(last)))
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"--patterns-plan reads the last --patterns-save, which cannot be read ({exc}): "
+            "pass --patterns-baseline RUN.json"
+        ) from None
 
 
 LAST_SAVE = "agentpatterns/last-save"
 """The pytest cache key holding the path of the last ``--patterns-save``."""
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    rounds = item.config.stash.get(ROUNDS, None)
-    if rounds is None or not rounds.owns(item):
-        return None
-    return bool(rounds.protocol(item, nextitem))
 
 
 @pytest.fixture
@@ -376,7 +308,7 @@ def _plan(item: pytest.Function) -> ItemPlan:
         test=item.nodeid.split("[", 1)[0],
         case=case,
         pattern=spec.id,
-        repeat=PILOT_REPEAT if settings.plan is not None else options.repeat_for(settings, marker),
+        repeat=settings.repeat or marker.repeat or settings.ini_repeat or 1,
         thresholds=marker.thresholds,
         baseline_pattern=baseline,
         max_concurrency=settings.max_concurrency,
@@ -404,10 +336,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     settings = config.stash[SETTINGS]
     meter = config.stash[METER]
-    if settings.plan is not None:
-        # What the test is set to, beside the pilot's results, for the plan's "now".
-        repeat = options.repeat_for(settings, _marker(pyfuncitem, config))
-        pyfuncitem.user_properties.append((PLAN_PROPERTY, [plan.test, repeat]))
     if not config.stash.get(INSTALLED, False):
         # Only sessions that run pattern items pay for importing the HTTP clients.
         transport.install()
@@ -417,10 +345,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
     probe = pyfuncitem.stash.get(PROBE, None)
-    rounds = config.stash.get(ROUNDS, None)
-    if rounds is not None and rounds.owns(pyfuncitem):
-        # An item of an adaptive test: this call is one of its rounds (adaptive.py).
-        return bool(rounds.call(pyfuncitem, path, body, agent, probe))
     from .diagnostics import enrich
 
     problem: str | None = None
@@ -453,7 +377,6 @@ class _ResultsCollector:
 
     def __init__(self, results: list[ItemResult]) -> None:
         self.results = results
-        self.repeats: dict[str, int] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -461,8 +384,6 @@ class _ResultsCollector:
         for name, value in report.user_properties:
             if name == PROPERTY and isinstance(value, dict):
                 self.results.append(ItemResult.from_dict(value))
-            elif name == PLAN_PROPERTY and isinstance(value, (list, tuple)):
-                self.repeats[str(value[0])] = int(value[1])
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -477,7 +398,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     settings = config.stash[SETTINGS]
     results = config.stash[RESULTS]
     if settings.plan is not None:
-        _make_plan(config, results)
+        _make_plan(config)
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            session.exitstatus = pytest.ExitCode.OK  # running nothing is what was asked
+        return
     if not results and settings.baseline is None:
         return
     from .analysis import analyse, evaluate_gates
@@ -535,27 +459,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_atomic(settings.trace_path, "".join(line + "\n" for line in lines))
 
 
-def _make_plan(config: pytest.Config, results: list[ItemResult]) -> None:
-    """``--patterns-plan``: plan from the saved run, or from the pilot this run was."""
+def _make_plan(config: pytest.Config) -> None:
+    """``--patterns-plan``: plan every test of the saved run (:mod:`.planning`)."""
     from .planning import plan_from_run
 
+    path, items = config.stash[PLAN_SOURCE]
     settings = config.stash[SETTINGS]
-    source = _plan_source(config)
-    if source is not None:
-        path, items = source
-        what = f"from {path}"
-    else:
-        items, what = results, f"from a pilot of {PILOT_REPEAT} repetitions per item"
-    if not items:
-        return
-    repeats = config.stash[RESULTS_COLLECTOR].repeats
     config.stash[PLAN] = plan_from_run(
-        items, settings.plan or 0.1, alpha=settings.alpha, repeat=repeats or None, source=what
+        items, settings.plan or 0.1, alpha=settings.alpha, source=f"from {path}"
     )
-
-
-PLAN_PROPERTY = "agentpatterns-plan"
-"""The user property carrying a pilot item's test and the repetitions it is set to."""
 
 
 def pytest_terminal_summary(

@@ -71,10 +71,6 @@ class _Design:
     def se(self, shift: float = 0.0) -> float:
         raise NotImplementedError
 
-    def statistics(self, shift: float = 0.0) -> _Array:
-        """|t| of every assignment drawn, the data's first (sequential.py reads them)."""
-        return self._t(shift)[0]
-
     def p_value(self, shift: float = 0.0) -> float:
         """Two-sided p of H0 "the true difference is ``shift``"."""
         draws, observed = self._t(shift)

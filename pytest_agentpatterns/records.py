@@ -173,9 +173,6 @@ class ItemResult:
     """Why the item stopped early (budget or call cap spent), in one line; None when not."""
     cassette_error: str | None = None
     """Why the item's cassette was not written (nothing was); None when it was."""
-    adaptive: dict[str, Any] | None = None
-    """For an item of an adaptive test (:mod:`.adaptive`): its repetitions after each look,
-    the test's planned looks and maximum, and why the test stopped; None otherwise."""
 
     @property
     def n(self) -> int:
@@ -196,7 +193,6 @@ class ItemResult:
             "thresholds": dict(self.thresholds),
             "stopped": self.stopped,
             "cassette_error": self.cassette_error,
-            "adaptive": self.adaptive,
             "repetitions": [r.to_dict() for r in self.repetitions],
         }
 

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import adaptive, diagnostics, family, gates, ratios, recommend
+from . import diagnostics, family, gates, ratios, recommend
 from .analysis import TestAnalysis
 from .atomic import write_atomic
 from .records import ItemResult
@@ -111,7 +111,6 @@ def _analysis(t: TestAnalysis) -> dict[str, Any]:
             "detectable": None if fam.detectable() is None else list(fam.detectable() or ()),
         },
         "recommendation": _recommendation(t.recommendation),
-        "adaptive": None if t.adaptive is None else adaptive.as_dict(t.adaptive),
         "diagnostics": None if not t.diagnostics else diagnostics.as_dict(t.diagnostics),
         "patterns": [
             {

@@ -44,8 +44,6 @@ class ItemPlan:
     thresholds: Thresholds = field(default_factory=Thresholds)
     baseline_pattern: str = "single"
     max_concurrency: int | None = None
-    first: int = 0
-    """The first repetition's index: an adaptive round continues where the last one ended."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def run_item(
     """
     repetitions: list[Repetition] = []
     stopped: str | None = None
-    for index in range(plan.first, plan.repeat):
+    for index in range(plan.repeat):
         state = RepetitionState(index)
         for hook in hooks:
             hook(state)

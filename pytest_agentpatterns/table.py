@@ -170,15 +170,6 @@ def family_notes(t: TestAnalysis) -> list[str]:
     return notes
 
 
-def adaptive_notes(t: TestAnalysis) -> list[str]:
-    """For an adaptive test: the repetitions it used, why it stopped, what it saved."""
-    if t.adaptive is None:
-        return []
-    from .adaptive import saving_line
-
-    return [saving_line(t.adaptive)]
-
-
 def _span(span: tuple[float, float] | None) -> str:
     if span is None:
         return "?"
@@ -270,7 +261,7 @@ def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:
             rec = short_id(rec)
         if rec:
             lines.append(_fit("  " + rec, width))
-    for note in family_notes(t) + adaptive_notes(t):
+    for note in family_notes(t):
         lines.extend(textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="    "))
     if verbose:
         lines.extend(_verbose_lines(t, width))
@@ -468,7 +459,6 @@ def render_markdown(
         if t.family is not None:
             extra.append(f"Accuracy against {t.baseline}: {t.family.method}.")
         extra.extend(family_notes(t))
-        extra.extend(adaptive_notes(t))
         parts.append("\n".join(f"- {e}" for e in extra))
     parts.append(LEGEND)
     parts.extend(notes)
