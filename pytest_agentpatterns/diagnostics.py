@@ -436,6 +436,46 @@ def _loop(pattern: str, rounds: Sequence[tuple[str, dict[str, Any]]], seed: int)
     return Loop(pattern, points, passed, len(rounds))
 
 
+def lines(d: Diagnostics | None) -> list[str]:
+    """The diagnostics as sentences, one a line (the -v summary and the Markdown report)."""
+    if not d:
+        return []
+
+    def curve(points: Sequence[Point], label: str) -> str:
+        return ", ".join(
+            f"{label}{p.x} {p.accuracy:.2f}"
+            + ("" if p.interval is None else f" [{p.interval.low:.2f}, {p.interval.high:.2f}]")
+            for p in points
+            if p.accuracy is not None
+        )
+
+    out = []
+    for e in d.ensembles:
+        what = "the vote before escalating" if e.vote_only else "accuracy"
+        out.append(
+            f"{e.pattern}, {what} by ensemble size: {curve(e.points, 'k=')}; best k={e.best} "
+            f"({e.repetitions} repetitions sub-sampled)"
+        )
+    for esc in d.escalations:
+        if esc.saved is None:
+            tail = "no repetition escalated, so the chain's cost is unknown"
+        else:
+            what = "dollars" if esc.cost is not None and esc.cost_always else "calls"
+            tail = f"saves {esc.saved:.0%} of the {what} of always running the chain"
+        out.append(
+            f"{esc.pattern}: escalated on {esc.escalated} of {esc.repetitions} repetitions "
+            f"({esc.rate:.0%}); {tail}"
+        )
+    for loop in d.loops:
+        passed = ", ".join(f"{v:.2f}" for v in loop.passed)
+        out.append(
+            f"{loop.pattern}, after each iteration: accuracy {curve(loop.points, '#')}; "
+            f"verifier passed {passed}"
+        )
+    out.extend(d.notes)
+    return out
+
+
 def as_dict(d: Diagnostics) -> dict[str, Any]:
     """JSON-safe data for the report."""
 
@@ -483,4 +523,4 @@ def as_dict(d: Diagnostics) -> dict[str, Any]:
     }
 
 
-__all__ = ["Diagnostics", "Probe", "analyse", "enrich", "probe", "subsets"]
+__all__ = ["Diagnostics", "Probe", "analyse", "as_dict", "enrich", "lines", "probe", "subsets"]
