@@ -34,6 +34,11 @@ POWER = 0.8
 DEFAULT_DIFF = 0.10
 """The accuracy difference ``--patterns-plan`` plans for when none is given."""
 
+FEW_CASES = 20
+"""Below this many cases the plan warns that its t approximation is optimistic: the exact
+sign-flip test over few cases, many of them tied, reaches fewer levels than a t does
+(benchmarks/planning.py measures by how much)."""
+
 MAX_CASES = 100_000
 """The most cases a plan searches; beyond it a difference counts as out of reach."""
 
@@ -441,6 +446,11 @@ def plan_lines(t: TestPlan) -> list[str]:
         out.append(f"now ({now}): cannot show any difference {where}")
     else:
         out.append(f"now ({now}): detects differences of {t.detectable:.2f} or more")
+    if min([t.cases, *(d.cases for d in t.designs)]) < FEW_CASES:
+        out.append(
+            f"with fewer than {FEW_CASES} cases the exact test is coarser than this "
+            "approximation: expect less power than stated"
+        )
     return out
 
 

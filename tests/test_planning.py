@@ -251,4 +251,7 @@ def test_patterns_plan_reads_the_last_save_and_runs_nothing(
     from pytest_agentpatterns.report import load_run
 
     expected = planning.plan_from_run(load_run(saved), 0.2, source=f"from {saved}")
-    assert planning.plan_lines(expected.tests[0])[-1] in result.stdout.str().replace("\n    ", " ")
+    shown = result.stdout.str().replace("\n    ", " ")
+    lines = planning.plan_lines(expected.tests[0])
+    assert all(line in shown for line in lines)
+    assert lines[-1].startswith("with fewer than 20 cases the exact test is coarser")
