@@ -31,6 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 MARK = re.compile(r"<!-- generated: ([\w.-]+) -->\n```(\w*)\n(.*?)```", re.S)
+MARKDOWN_MARK = re.compile(
+    r"<!-- generated-markdown: ([\w.-]+) -->\n(.*?)<!-- end generated-markdown -->", re.S
+)
+"""A block of Markdown itself (a report's tables), between two comments."""
 WIDTH = "100"
 """COLUMNS the recipes run with: the summary fits it."""
 
@@ -46,6 +50,14 @@ class Recipe:
     cut: Callable[[list[str]], list[str]]
     setup: tuple[tuple[str, ...], ...] = ()
     """pytest runs made first (e.g. saving a baseline), output discarded."""
+    markdown: bool = False
+    """The block is the Markdown report the command writes (``summary.md``), not its output."""
+    ci: bool = True
+    """Run with ``CI=true`` (record mode ``none``)."""
+    before: Callable[[Path], None] | None = None
+    """A change to the walkthrough's directory made before the command (a step's edit)."""
+    shell: tuple[str, ...] = ()
+    """A command other than pytest, run in the walkthrough's directory."""
 
 
 def _from(marker: str, *, keep_last: int | None = None) -> Callable[[list[str]], list[str]]:
@@ -85,18 +97,32 @@ RECIPES: dict[str, Recipe] = {
     "ci-gates-pass": Recipe(
         "CI=true pytest example_suite --patterns=all --patterns-baseline=baseline.json \\\n"
         f'    --patterns-fail-on="{RULES}" --patterns-save=run.json',
-        (*RUN, "--patterns-baseline=baseline.json", f"--patterns-fail-on={RULES}",
-         "--patterns-save=run.json"),
+        (
+            *RUN,
+            "--patterns-baseline=baseline.json",
+            f"--patterns-fail-on={RULES}",
+            "--patterns-save=run.json",
+        ),
         _gates,
         setup=((*RUN, "--patterns-save=baseline.json"),),
     ),
     "ci-gates-fail": Recipe(
         "CI=true pytest example_suite --patterns=all --patterns-baseline=baseline.json \\\n"
         '    --patterns-fail-on="latency_p95:+20%" --patterns-max-concurrency=1',
-        (*RUN, "--patterns-baseline=baseline.json", "--patterns-fail-on=latency_p95:+20%",
-         "--patterns-max-concurrency=1"),
+        (
+            *RUN,
+            "--patterns-baseline=baseline.json",
+            "--patterns-fail-on=latency_p95:+20%",
+            "--patterns-max-concurrency=1",
+        ),
         _gates,
         setup=((*RUN, "--patterns-save=baseline.json"),),
+    ),
+    "example-markdown": Recipe(
+        "CI=true pytest example_suite --patterns=all --patterns-markdown=summary.md",
+        (*RUN, "--patterns-markdown=summary.md"),
+        lambda lines: lines[1:] if lines and lines[0].startswith("## ") else lines,
+        markdown=True,
     ),
     "summary-arithmetic": Recipe(
         "CI=true pytest example_suite/test_arithmetic.py --patterns=all",
@@ -111,6 +137,118 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def _all(lines: list[str]) -> list[str]:
+    return lines
+
+
+# The getting-started walkthrough: its test module is assembled from the guide's own code
+# blocks (each marked <!-- file: test_first.py -->), recorded live against the bundled
+# simulator (seed 0) in a temporary directory, then replayed with the simulator stopped,
+# step by step as the guide runs it. Its latencies are measured, so these blocks change a
+# little on every regeneration; --check skips them (see WALKTHROUGH_STABLE).
+GUIDE = DOCS / "getting-started.md"
+FILE_MARK = re.compile(r"<!-- file: ([\w.-]+) -->\n```python\n(.*?)```", re.S)
+WALKTHROUGH_STABLE = False
+
+
+def _threshold(directory: Path) -> None:
+    (directory / "pytest.ini").write_text(
+        "[pytest]\nagentpatterns_patterns = single, parallel(n=5)\n", encoding="utf-8"
+    )
+    module = directory / "test_first.py"
+    text = module.read_text(encoding="utf-8")
+    old = "@pytest.mark.agentpatterns(repeat=5)"
+    if old not in text:
+        raise SystemExit(f"{GUIDE.name}: the test module no longer has {old!r}")
+    new = "@pytest.mark.agentpatterns(repeat=5, min_accuracy=0.8)"
+    module.write_text(text.replace(old, new), encoding="utf-8")
+
+
+WALK = ("-p", "no:cacheprovider")
+WALKTHROUGH: dict[str, Recipe] = {
+    "gs-record": Recipe(
+        "pytest test_first.py", ("test_first.py", *WALK), _from("collected"), ci=False
+    ),
+    "gs-cassettes": Recipe(
+        "find cassettes -type f | sort", (), _all, shell=("find", "cassettes", "-type", "f")
+    ),
+    "gs-compare": Recipe(
+        'pytest test_first.py --patterns="single,parallel(n=5)"',
+        ("test_first.py", "--patterns=single,parallel(n=5)", *WALK),
+        _from("collected"),
+        ci=False,
+    ),
+    "gs-replay": Recipe(
+        'CI=true pytest test_first.py --patterns="single,parallel(n=5)"',
+        ("test_first.py", "--patterns=single,parallel(n=5)", *WALK),
+        lambda lines: ["...", *_from("agentpatterns summary")(lines)],
+    ),
+    "gs-threshold": Recipe(
+        "pytest",
+        WALK,
+        lambda lines: ["...", *_from("FAILURES")(lines)],
+        ci=False,
+        before=_threshold,
+    ),
+}
+"""In order: the simulator runs for the first three, and is stopped before the others."""
+LIVE_STEPS = 3
+
+
+def run_walkthrough(wanted: set[str]) -> dict[str, str]:
+    """Run the guide's steps in order in one temporary directory; the blocks asked for."""
+    from pytest_agentpatterns.sim import Simulator
+
+    files: dict[str, str] = {}
+    for name, code in FILE_MARK.findall(GUIDE.read_text(encoding="utf-8")):
+        files[name] = files.get(name, "") + ("\n\n" if name in files else "") + code
+    if "test_first.py" not in files:
+        raise SystemExit(f"{GUIDE.name}: no code block marked <!-- file: test_first.py -->")
+    outputs: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="agentpatterns-guide-") as tmp:
+        directory = Path(tmp)
+        for name, code in files.items():
+            (directory / name).write_text(code, encoding="utf-8")
+        sim = Simulator(seed=0)
+        sim.start()
+        env = {
+            **os.environ,
+            "COLUMNS": WIDTH,
+            "ANTHROPIC_BASE_URL": sim.base_url,
+            "ANTHROPIC_API_KEY": "sim-key",
+        }
+        for var in ("PYTEST_ADDOPTS", "CI"):
+            env.pop(var, None)
+        try:
+            for step, (name, recipe) in enumerate(WALKTHROUGH.items()):
+                if step == LIVE_STEPS:
+                    sim.stop()
+                if recipe.before is not None:
+                    recipe.before(directory)
+                if recipe.shell:
+                    out = subprocess.run(
+                        recipe.shell, cwd=directory, capture_output=True, text=True, check=True
+                    ).stdout
+                    out = "\n".join(sorted(out.splitlines()))
+                else:
+                    run_env = {**env, "CI": "true"} if recipe.ci else env
+                    out = _pytest(recipe.args, tmp, run_env, cwd=directory)
+                if name in wanted:
+                    outputs[name] = _block(recipe, out, timed=True)
+        finally:
+            sim.stop()
+    return outputs
+
+
+def _block(recipe: Recipe, out: str, *, timed: bool = False) -> str:
+    """The block's text: the shown command, then the cut output (run times masked unless
+    ``timed``: a replay's time is what the walkthrough shows)."""
+    lines = [line.rstrip() for line in out.splitlines()]
+    if not timed:
+        lines = [re.sub(r" in \d+\.\d+s( \([0-9:]+\))?", " in 9.99s", line) for line in lines]
+    return "$ " + recipe.shown + "\n" + "\n".join(recipe.cut(lines)) + "\n"
+
+
 def run_recipe(recipe: Recipe) -> str:
     """The block's text: the shown command, then the cut output."""
     with tempfile.TemporaryDirectory(prefix="agentpatterns-docs-") as tmp:
@@ -119,17 +257,22 @@ def run_recipe(recipe: Recipe) -> str:
         for setup in recipe.setup:
             _pytest(setup, tmp, env)
         out = _pytest(recipe.args, tmp, env)
-    lines = [line.rstrip() for line in out.splitlines()]
-    lines = [re.sub(r" in \d+\.\d+s", " in 9.99s", line) for line in lines]
-    return "$ " + recipe.shown + "\n" + "\n".join(recipe.cut(lines)) + "\n"
+        if recipe.markdown:
+            text = Path(tmp, "summary.md").read_text(encoding="utf-8")
+            return "\n".join(recipe.cut(text.splitlines())).strip("\n") + "\n"
+    return _block(recipe, out)
 
 
-def _pytest(args: tuple[str, ...], tmp: str, env: dict[str, str]) -> str:
-    resolved = [a.replace("baseline.json", f"{tmp}/baseline.json").replace(
-        "run.json", f"{tmp}/run.json") for a in args]
+def _pytest(args: tuple[str, ...], tmp: str, env: dict[str, str], cwd: Path = ROOT) -> str:
+    resolved = [
+        a.replace("baseline.json", f"{tmp}/baseline.json")
+        .replace("run.json", f"{tmp}/run.json")
+        .replace("summary.md", f"{tmp}/summary.md")
+        for a in args
+    ]
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", *resolved],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -146,26 +289,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="recipes to run (default: all)")
     parser.add_argument("--check", action="store_true", help="report stale blocks, change nothing")
     options = parser.parse_args(argv)
-    unknown = [n for n in options.names if n not in RECIPES]
+    known = {**RECIPES, **WALKTHROUGH}
+    unknown = [n for n in options.names if n not in known]
     if unknown:
-        parser.error(f"unknown recipe {unknown[0]!r}; known: {', '.join(RECIPES)}")
-    wanted = options.names or list(RECIPES)
-    outputs = {name: run_recipe(RECIPES[name]) for name in wanted}
+        parser.error(f"unknown recipe {unknown[0]!r}; known: {', '.join(known)}")
+    wanted = options.names or [
+        n for n in known if not (options.check and n in WALKTHROUGH and not WALKTHROUGH_STABLE)
+    ]
+    outputs = {name: run_recipe(RECIPES[name]) for name in wanted if name in RECIPES}
+    walk = {name for name in wanted if name in WALKTHROUGH}
+    if walk:
+        outputs.update(run_walkthrough(walk))
     stale = []
-    for doc in sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]:
+    for doc in [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]:
         text = doc.read_text(encoding="utf-8")
 
         def replace(match: re.Match[str], doc: Path = doc) -> str:
             name, lang, body = match.group(1), match.group(2), match.group(3)
             if name not in outputs:
-                if name not in RECIPES:
+                if name not in known:
                     raise SystemExit(f"{doc.name}: unknown recipe {name!r}")
                 return match.group(0)
             if body != outputs[name]:
                 stale.append(f"{doc.relative_to(ROOT)}: {name}")
             return f"<!-- generated: {name} -->\n```{lang}\n{outputs[name]}```"
 
-        new = MARK.sub(replace, text)
+        def replace_markdown(match: re.Match[str], doc: Path = doc) -> str:
+            name, body = match.group(1), match.group(2)
+            if name not in outputs:
+                if name not in known:
+                    raise SystemExit(f"{doc.name}: unknown recipe {name!r}")
+                return match.group(0)
+            if body != outputs[name]:
+                stale.append(f"{doc.relative_to(ROOT)}: {name}")
+            return (
+                f"<!-- generated-markdown: {name} -->\n{outputs[name]}"
+                "<!-- end generated-markdown -->"
+            )
+
+        new = MARKDOWN_MARK.sub(replace_markdown, MARK.sub(replace, text))
         if new != text and not options.check:
             doc.write_text(new, encoding="utf-8")
     if options.check and stale:

@@ -195,8 +195,14 @@ def summarize(
 
 
 def format_p(p: float) -> str:
-    """A p-value for people: ``p<0.001`` or two significant digits."""
-    return "p<0.001" if p < 0.001 else f"p={p:.2g}"
+    """A p-value for people: ``p<0.001``, two significant digits, or ``p>0.5``.
+
+    Never ``p=1``: an adjusted p-value capped at 1 says only that nothing was shown, which
+    the verdict beside it already says.
+    """
+    if p < 0.001:
+        return "p<0.001"
+    return "p>0.5" if p > 0.5 else f"p={p:.2g}"
 
 
 def format_difference(value: float, digits: int = 3) -> str:

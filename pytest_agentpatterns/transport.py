@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import backoff
 from .budget import Ledger, Limits, worst_case_usage
 from .execution import BranchCancelled, CallRefused, CallSite, RepetitionState, current_site
 from .records import Address, CallRecord
@@ -474,9 +475,11 @@ def _wrap_sync(original: Callable[..., Any], module: Any) -> Callable[..., Any]:
             response = original(client, request, *args, **kwargs)
         except BaseException as exc:
             call.failed(exc)
+            backoff.note_attempt(replayed_failure=call.replaying)
             raise
         finally:
             _CALL.reset(token)
+        backoff.note_attempt(replayed_failure=False)
         call.responded(response, module)
         return response
 
@@ -496,9 +499,11 @@ def _wrap_async(original: Callable[..., Any], module: Any) -> Callable[..., Any]
             response = await original(client, request, *args, **kwargs)
         except BaseException as exc:
             call.failed(exc)
+            backoff.note_attempt(replayed_failure=call.replaying)
             raise
         finally:
             _CALL.reset(token)
+        backoff.note_attempt(replayed_failure=False)
         call.responded(response, module)
         return response
 
@@ -527,6 +532,7 @@ def install() -> None:
                 original = cls.__dict__["send"]
                 _originals.append((cls, "send", original))
                 cls.send = wrap(original, module)
+        backoff.install()
 
 
 def uninstall() -> None:
@@ -539,3 +545,4 @@ def uninstall() -> None:
         while _originals:
             cls, name, original = _originals.pop()
             setattr(cls, name, original)
+        backoff.uninstall()

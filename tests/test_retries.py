@@ -26,13 +26,14 @@ SLEPT = []
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch):
     # The SDKs back off 0.5 s and more between attempts; these tests are about addresses,
-    # so recordings back off 10 ms. Every back-off the SDK asks for is noted.
+    # so recordings back off 10 ms. Every back-off the SDK asks for is noted: the delay is
+    # looked up on the SDK's base class when the SDK asks, as the plugin leaves it.
     for module in (anthropic._base_client, openai._base_client):
         monkeypatch.setattr(module, "INITIAL_RETRY_DELAY", 0.01)
-    for cls in (anthropic.Anthropic, openai.AsyncOpenAI):
-        real = cls._calculate_retry_timeout
-        def noted(self, *args, real=real, **kwargs):
-            SLEPT.append(real(self, *args, **kwargs))
+    for cls, module in ((anthropic.Anthropic, anthropic._base_client),
+                        (openai.AsyncOpenAI, openai._base_client)):
+        def noted(self, *args, module=module, **kwargs):
+            SLEPT.append(module.BaseClient._calculate_retry_timeout(self, *args, **kwargs))
             return min(SLEPT[-1], 0.05)
         monkeypatch.setattr(cls, "_calculate_retry_timeout", noted)
     yield
@@ -148,10 +149,37 @@ def test_recordings_through_resets_and_cut_streams_replay_every_repetition(
             result, replayed, waits = _run(pytester, monkeypatch, name, "none", sim.base_url)
             assert "no recording" not in result.stdout.str()
             assert _repetitions(replayed) == _repetitions(recorded)
-            assert waits == []  # replay never asked the SDK to back off
+            assert not any(waits)  # a replayed failure is retried at once, if at all
             reports[name] = json.dumps(replayed, sort_keys=True)
         assert sim.connection_count == connections
     assert len(set(reports.values())) == 1
+
+
+def test_a_replayed_connection_failure_is_retried_without_back_off(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDKs retry transport errors whatever a response says: replayed, they do it at once."""
+    pytester.makepyfile(MODULE)
+    monkeypatch.setenv("REPEAT", "1")
+    monkeypatch.setenv("RETRIES", "0")
+    with Simulator(world=WORLD, seed=7, time_scale=0.0) as sim:
+        with FaultyProxy(sim.port, reset_rate=1.0, seed=1).running() as proxy:
+            result, _, waits = _run(pytester, monkeypatch, "record", "once", proxy.url)
+            # Every connection was reset and nothing was retried: each call is kept unanswered.
+            result.assert_outcomes(failed=4)
+            assert waits == []
+            monkeypatch.setenv("RETRIES", "3")
+            resets = proxy.faults["reset"]
+            result, _, waits = _run(pytester, monkeypatch, "replay", "none", proxy.url)
+            assert proxy.faults["reset"] == resets  # replay made no connection
+            # A live run with these retries backs off between attempts...
+            _, _, live = _run(pytester, monkeypatch, "live", "all", proxy.url)
+            assert proxy.faults["reset"] > resets
+    result.assert_outcomes(failed=4)
+    assert "no recording" not in result.stdout.str()
+    assert live and min(live) > 0
+    # ... the replay retried the same failures, and never waited.
+    assert waits and not any(waits)
 
 
 def test_a_retried_call_keeps_its_address_and_only_the_answer_is_kept(

@@ -190,6 +190,9 @@ def test_scores_outside_the_unit_interval_are_refused() -> None:
 
 def test_formatting() -> None:
     assert stats.format_p(0.0004) == "p<0.001" and stats.format_p(0.0123) == "p=0.012"
+    # An adjusted p capped at 1 is never printed as p=1.
+    assert stats.format_p(1.0) == stats.format_p(0.62) == "p>0.5"
+    assert stats.format_p(0.5) == "p=0.5"
     assert stats.format_ratio(1.34) == "+34%" and stats.format_ratio(0.5) == "-50%"
     assert stats.format_ratio(21.0) == "x21.0"
     assert stats.format_difference(0.1) == "+0.100"
