@@ -273,6 +273,19 @@ _CALL = record(
     },
 )
 
+_RATE = nullable(number(0, 1))
+
+_DIAGNOSTICS = record(
+    {},
+    {
+        "ensemble": list_of(_RATE),
+        "escalated": boolean,
+        "loop": record({"iterations": integer(0), "passed": boolean, "accuracy": list_of(_RATE)}),
+        "note": string,
+    },
+)
+"""What :mod:`.diagnostics` kept of a repetition (docs/report-schema.md)."""
+
 _REPETITION = record(
     {
         "index": integer(0),
@@ -284,6 +297,7 @@ _REPETITION = record(
         "calls": list_of(_CALL),
         "error": nullable(string),
         "verified": nullable(boolean),
+        "diagnostics": nullable(_DIAGNOSTICS),
     },
     then=_scored_has_score,
 )

@@ -138,6 +138,12 @@ import os, pytest, anthropic
 from pytest_agentpatterns import Task
 
 CLIENT = anthropic.Anthropic(base_url=os.environ["SIM_URL"], api_key="sim-key", max_retries=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def close_client():
+    yield
+    CLIENT.close()  # no socket left for the garbage collector to warn about
 Q = "What is the capital of Testland?"
 
 def ask(model):
@@ -252,3 +258,19 @@ def test_html_report_draws_the_k_curve_and_the_loop() -> None:
     assert page.count('<g class="curve" data-series="accuracy">') == 1  # the loop's
     assert '<g class="curve" data-series="verifier passed">' in page
     assert "parallel(n=3) at 2: 1.000" in page  # the best k's point, with its value
+
+
+def test_saved_diagnostics_are_read_back_and_checked() -> None:
+    from pytest_agentpatterns.schema import SchemaError, check_run
+
+    items = _suite()
+    document = {
+        "kind": "pytest-agentpatterns-report",
+        "schema_version": 2,
+        "items": [i.to_dict() for i in items],
+    }
+    read = [ItemResult.from_dict(i) for i in check_run(json.loads(json.dumps(document)))]
+    assert diagnostics.analyse(read) == diagnostics.analyse(items)
+    document["items"][1]["repetitions"][0]["diagnostics"] = {"ensemble": ["most"]}
+    with pytest.raises(SchemaError, match=r"items\[1\]\.repetitions\[0\]\.diagnostics\.ensemble"):
+        check_run(document)

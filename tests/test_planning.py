@@ -205,6 +205,12 @@ from pytest_agentpatterns import Task
 
 CLIENT = anthropic.Anthropic(base_url=os.environ["SIM_URL"], api_key="sim-key", max_retries=0)
 
+
+@pytest.fixture(autouse=True, scope="module")
+def close_client():
+    yield
+    CLIENT.close()  # no socket left for the garbage collector to warn about
+
 def propose(q):
     m = CLIENT.messages.create(
         model="sim-small", max_tokens=20, messages=[{"role": "user", "content": q}]
