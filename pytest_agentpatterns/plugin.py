@@ -167,7 +167,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     errors = config.stash.get(MARKER_ERRORS, [])
     if errors:
         message = "\n".join(dict.fromkeys(errors))
@@ -175,20 +175,17 @@ def pytest_collection_modifyitems(config: pytest.Config) -> None:
             # The controller raises it too: _XdistHooks.pytest_testnodedown.
             config.workeroutput[USAGE_ERROR] = message
         raise pytest.UsageError(message)
+    if config.stash[SETTINGS].plan is not None:
+        # --patterns-plan reads a saved run: nothing is run (or paid for). Here, before
+        # xdist's workers report what they collected, so they agree with the controller.
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if config.stash[SETTINGS].plan is not None and not hasattr(config, "workerinput"):
         config.stash[PLAN_SOURCE] = _plan_source(config)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    config = session.config
-    if config.stash[SETTINGS].plan is not None and not config.stash.get(MARKER_ERRORS, []):
-        # --patterns-plan reads a saved run: nothing is run (or paid for).
-        config.hook.pytest_deselected(items=list(session.items))
-        session.items[:] = []
 
 
 def _plan_source(config: pytest.Config) -> tuple[Path, tuple[ItemResult, ...]]:

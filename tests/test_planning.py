@@ -261,3 +261,8 @@ def test_patterns_plan_reads_the_last_save_and_runs_nothing(
     lines = planning.plan_lines(expected.tests[0])
     assert all(line in shown for line in lines)
     assert lines[-1].startswith("with fewer than 20 cases the exact test is coarser")
+    # Under xdist the workers run nothing either, and the controller prints the same plan.
+    spread = pytester.runpytest("-n", "1", "--patterns-plan=0.2", "--patterns-record=none")
+    assert spread.ret == pytest.ExitCode.OK
+    assert sim_env.request_count == requests
+    assert all(line in spread.stdout.str().replace("\n    ", " ") for line in lines)
