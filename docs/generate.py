@@ -79,6 +79,17 @@ def _gates(lines: list[str]) -> list[str]:
     return ["...", *lines[start:]]
 
 
+def _block(marker: str) -> Callable[[list[str]], list[str]]:
+    """The lines from the first that contains ``marker`` to the next blank line."""
+
+    def cut(lines: list[str]) -> list[str]:
+        start = next(i for i, line in enumerate(lines) if marker in line)
+        end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+        return ["...", *lines[start:end]]
+
+    return cut
+
+
 RUN = ("example_suite", "--patterns=all", "-p", "no:cacheprovider")
 RULES = "accuracy:-0.05,latency_p95:+20%,cost:+10%"
 
@@ -117,6 +128,11 @@ RECIPES: dict[str, Recipe] = {
         "CI=true pytest example_suite/test_arithmetic.py --patterns=all",
         ("example_suite/test_arithmetic.py", "--patterns=all", "-p", "no:cacheprovider"),
         _from("agentpatterns summary"),
+    ),
+    "diagnostics-codegen": Recipe(
+        "CI=true pytest example_suite/test_codegen.py --patterns=all -v",
+        ("example_suite/test_codegen.py", "--patterns=all", "-p", "no:cacheprovider", "-v"),
+        _block("by ensemble size"),
     ),
 }
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from . import family, gates, pareto, ratios, recommend, stats
+from . import diagnostics, family, gates, pareto, ratios, recommend, stats
 from .metrics import GroupKey, PatternFigures, figures, sorted_groups
 from .records import ItemResult, Repetition
 
@@ -86,6 +87,8 @@ class TestAnalysis:
     recommendation: recommend.Recommendation | None
     family: family.Family | None = None
     n_cases: int = 0
+    diagnostics: Any = None
+    """Ensemble-size, escalation and loop figures (:class:`.diagnostics.Diagnostics`)."""
 
     def pattern(self, pattern_id: str) -> PatternAnalysis | None:
         return next((p for p in self.patterns if p.figures.pattern == pattern_id), None)
@@ -159,6 +162,7 @@ def _analyse_test(
         seed=seed,
     )
     cases = {case for values in accuracy.values() for case in values}
+    every = [i for _, items in members for i in items]
     return TestAnalysis(
         test,
         baseline_id if base_items is not None else "",
@@ -166,6 +170,7 @@ def _analyse_test(
         recommendation,
         fam,
         len(cases),
+        diagnostics.analyse(every, seed=seed),
     )
 
 

@@ -6,6 +6,8 @@
   saved with ``--patterns-save`` or ``--patterns-json``.
 - ``diff OLD.json NEW.json``: what changed between two saved runs (:mod:`.diffing`), and
   optionally the gates of ``--patterns-fail-on`` evaluated between them.
+- ``plan RUN.json``: what ``pytest --patterns-plan`` prints (:mod:`.planning`): per test, the
+  cases x repetitions that detect an accuracy difference with 80% power.
 
 Exit codes: 0 done (no regression), 1 a regression when asked to fail on one
 (``--fail-on-regression``, or a failed gate of ``--fail-on``), 2 a usage error or a file that
@@ -236,6 +238,22 @@ def _diff(args: argparse.Namespace) -> int:
     return REGRESSION if failed else OK
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from .planning import as_dict, plan_from_run, render
+
+    saved = load_saved(Path(args.run))
+    alpha = saved.alpha if args.alpha is None else args.alpha
+    plan = plan_from_run(saved.items, args.diff, alpha=alpha, source=f"from {args.run}")
+    if args.format == "json":
+        from .report import dumps
+
+        text = dumps(as_dict(plan))
+    else:
+        text = render(plan, shutil.get_terminal_size().columns)
+    _emit(text, args.output)
+    return OK
+
+
 def _parse_rules(text: str) -> tuple[GateRule, ...]:
     from .gates import parse_rules
 
@@ -298,7 +316,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="List the patterns, render a saved run, compare two saved runs.",
+        description="List the patterns, render a saved run, compare two saved runs, plan "
+        "the next one.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     listing = sub.add_parser(
@@ -356,10 +375,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="an inconclusive gate fails too (as --patterns-fail-on-inconclusive)",
     )
+    from .options import alpha_value, difference
+
+    plan = sub.add_parser(
+        "plan",
+        help="cases x repetitions each test needs, from a saved run",
+        description="Print, per test of a saved run, the cases x repetitions that detect an "
+        "accuracy difference of --diff with 80%% power at the level the run's comparisons use, "
+        "their calls and dollars, and the smallest difference the saved design detects, as "
+        "pytest --patterns-plan does.",
+    )
+    plan.add_argument("run", metavar="RUN.json")
+    plan.add_argument(
+        "--diff", type=difference, default=0.10, help="the difference to detect (default 0.10)"
+    )
+    plan.add_argument(
+        "--alpha", type=alpha_value, default=None, help="default: the alpha the run used"
+    )
+    plan.add_argument("--format", choices=("text", "json"), default="text")
+    plan.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
     return parser
 
 
-COMMANDS = {"list": _list, "report": _report, "diff": _diff}
+COMMANDS = {"list": _list, "report": _report, "diff": _diff, "plan": _plan}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 from . import casegrid, pareto, ratios, stats
 from .analysis import PatternAnalysis, TestAnalysis
@@ -447,6 +448,7 @@ def _test_section(
         out.append(_comparison_table(t))
     patterns = [p.figures.pattern for p in t.patterns]
     out.append(casegrid.case_grid(t.test, patterns, results, f"test-{index}"))
+    out.extend(_diagnostics_section(t, colours, index))
     out.append("</section>")
     return "\n".join(out)
 
@@ -1271,3 +1273,132 @@ def _latency_chart(
 def _shorten(name: str, label_w: float) -> str:
     keep = max(4, int((label_w - 14) / _BOLD_WIDTH) - 1)
     return name[:keep] + "…"
+
+
+# --- pattern diagnostics ---------------------------------------------------------------------
+
+
+def _diagnostics_section(t: TestAnalysis, colours: dict[str, str], index: int) -> list[str]:
+    """The diagnostics' charts and figures (:mod:`.diagnostics`)."""
+    from .diagnostics import Point
+
+    out: list[str] = []
+    d = t.diagnostics
+    if not d:
+        return out
+    figures = []
+    for n, e in enumerate(d.ensembles):
+        subtitle = f"{e.repetitions} repetitions sub-sampled; best k = {e.best}"
+        if e.vote_only:
+            subtitle += "; the vote before escalating"
+        figures.append(
+            _curve_chart(
+                f"{e.pattern}: accuracy vs ensemble size",
+                subtitle,
+                [(e.pattern, colours.get(e.pattern, PALETTE[0]), e.points, False)],
+                "ensemble size k",
+                f"ensemble-{index}-{n}",
+                mark=e.best,
+            )
+        )
+    for n, loop in enumerate(d.loops):
+        passed = tuple(Point(i + 1, v) for i, v in enumerate(loop.passed))
+        figures.append(
+            _curve_chart(
+                f"{loop.pattern}: after each iteration",
+                f"{loop.repetitions} repetitions; solid: accuracy, dashed: verifier passed",
+                [
+                    ("accuracy", colours.get(loop.pattern, PALETTE[0]), loop.points, False),
+                    ("verifier passed", "#616e7c", passed, True),
+                ],
+                "iteration",
+                f"loop-{index}-{n}",
+            )
+        )
+    if figures:
+        out.append('<div class="charts diagnostics">' + "".join(figures) + "</div>")
+    for e in d.escalations:
+        saved = e.saved
+        what = "dollars" if e.cost is not None and e.cost_always else "calls"
+        tail = (
+            f"{saved:.0%} of the {what} of always running the chain saved"
+            if saved is not None
+            else "no repetition escalated, so the chain's cost is unknown"
+        )
+        text = (
+            f"{e.pattern}: escalated on {e.escalated} of {e.repetitions} repetitions "
+            f"({e.rate:.0%}); {tail}"
+        )
+        out.append(f'<p class="small escalation">{_e(text)}</p>')
+    out.extend(f'<p class="small muted">{_e(note)}</p>' for note in d.notes)
+    return out
+
+
+def _curve_chart(
+    title: str,
+    subtitle: str,
+    series: Sequence[tuple[str, str, Sequence[Any], bool]],
+    x_title: str,
+    key: str,
+    mark: int | None = None,
+) -> str:
+    """A small line chart of a rate (0 to 1) against a count, intervals as whiskers."""
+    width, height = 480.0, 230.0
+    left, right, top, bottom = 54.0, 16.0, 12.0, 46.0
+    counts = [p.x for _, _, points, _ in series for p in points]
+    if not counts:
+        return _figure(title, subtitle, '<p class="muted">Nothing to plot.</p>', "")
+    low, high = min(counts), max(counts)
+    xs = _Scale(low - 0.5, high + 0.5, left, width - right)
+    ys = _Scale(0.0, 1.0, height - bottom, top)
+    step = max(1, math.ceil((high - low + 1) / 12))
+    svg = [
+        f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+        f'aria-labelledby="{key}-t {key}-d">',
+        f'<title id="{key}-t">{_e(title)}</title>',
+        f'<desc id="{key}-d">{_e(subtitle)}; error bars are 95% intervals.</desc>',
+        '<g aria-hidden="true">',
+    ]
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        y = ys(v)
+        svg.append(
+            f'<line class="grid" x1="{_f(xs.a)}" y1="{_f(y)}" x2="{_f(xs.b)}" y2="{_f(y)}"/>'
+        )
+        svg.append(
+            f'<text class="tick" x="{_f(left - 8)}" y="{_f(y + 4)}" text-anchor="end">'
+            f"{_trim(f'{v:.2f}')}</text>"
+        )
+    for k in range(low, high + 1, step):
+        svg.append(_x_tick(xs(k), ys.a + 17, str(k), width))
+    svg.append(
+        f'<line class="axis" x1="{_f(xs.a)}" y1="{_f(ys.a)}" x2="{_f(xs.b)}" y2="{_f(ys.a)}"/>'
+        f'<text class="axis-title" x="{_f((xs.a + xs.b) / 2)}" y="{_f(height - 8)}" '
+        f'text-anchor="middle">{_e(x_title)}</text></g>'
+    )
+    for name, colour, points, dashed in series:
+        known = [p for p in points if p.accuracy is not None]
+        dash = ' stroke-dasharray="5 4"' if dashed else ""
+        coordinates = " ".join(f"{_f(xs(p.x))},{_f(ys(p.accuracy))}" for p in known)
+        svg.append(
+            f'<g class="curve" data-series="{_e(name)}"><polyline points="{coordinates}" '
+            f'fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
+        )
+        for p in known:
+            cx, cy = xs(p.x), ys(p.accuracy)
+            if p.interval is not None:
+                y1, y2 = ys(_clamp(p.interval.low, 0, 1)), ys(_clamp(p.interval.high, 0, 1))
+                svg.append(
+                    f'<line x1="{_f(cx)}" y1="{_f(y1)}" x2="{_f(cx)}" y2="{_f(y2)}" '
+                    f'stroke="{colour}" stroke-width="1.3" opacity="0.6"/>'
+                )
+            radius = "5" if mark is not None and p.x == mark else "3.2"
+            label = f"{name} at {p.x}: {p.accuracy:.3f}"
+            if p.interval is not None:
+                label += f" [{p.interval.low:.2f}, {p.interval.high:.2f}]"
+            svg.append(
+                f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="{radius}" fill="{colour}">'
+                f"<title>{_e(label)}</title></circle>"
+            )
+        svg.append("</g>")
+    svg.append("</svg>")
+    return _figure(title, subtitle, "".join(svg), "")

@@ -124,6 +124,16 @@ def alpha_value(text: str) -> float:
     return value
 
 
+def difference(text: str) -> float:
+    """An accuracy difference in (0, 1] (argparse ``type=``)."""
+    value = _number(text)
+    if value is None or not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} is not allowed: use an accuracy difference in (0, 1], e.g. 0.10"
+        )
+    return value
+
+
 def scrub_entries(text: str) -> list[str]:
     """Names and ``re:PATTERN``s to scrub, comma-separated (argparse ``type=``)."""
     try:
@@ -328,6 +338,19 @@ def add_options(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+    group.addoption(
+        "--patterns-plan",
+        dest="agentpatterns_plan",
+        type=difference,
+        nargs="?",
+        const=0.10,
+        default=None,
+        metavar="DIFF",
+        help="run nothing; print how many cases x repetitions each test needs to detect an "
+        "accuracy difference of DIFF with 80%% power, from --patterns-baseline or else the "
+        "last --patterns-save (docs/statistics.md). Default: %(default)r (0.10 when given "
+        "without a value: write --patterns-plan=DIFF)",
+    )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
     parser.addini(
         "agentpatterns_fail_on_inconclusive",
@@ -396,6 +419,7 @@ class Settings:
     max_calls: int | None = None
     evidence_chars: int = DEFAULT_CHARS
     otel: bool = False
+    plan: float | None = None
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -485,6 +509,7 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
         scrub=_scrub_rules(config),
         evidence_chars=_evidence_chars(config),
         otel=bool(config.getoption("agentpatterns_otel") or config.getini("agentpatterns_otel")),
+        plan=config.getoption("agentpatterns_plan"),
         **_gate_settings(config),
     )
 

@@ -9,6 +9,7 @@ import inspect
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -33,6 +34,9 @@ GATES = pytest.StashKey[Any]()
 MARKER_ERRORS = pytest.StashKey[list[str]]()
 INSTALLED = pytest.StashKey[bool]()
 OTEL = pytest.StashKey[Any]()
+PROBE = pytest.StashKey[Any]()
+PLAN = pytest.StashKey[Any]()
+PLAN_SOURCE = pytest.StashKey[tuple[Path, tuple[ItemResult, ...]]]()
 PROPERTY = "agentpatterns"
 USAGE_ERROR = "agentpatterns_usage_error"
 
@@ -187,7 +191,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     errors = config.stash.get(MARKER_ERRORS, [])
     if errors:
         message = "\n".join(dict.fromkeys(errors))
@@ -195,6 +199,44 @@ def pytest_collection_modifyitems(config: pytest.Config) -> None:
             # The controller raises it too: _XdistHooks.pytest_testnodedown.
             config.workeroutput[USAGE_ERROR] = message
         raise pytest.UsageError(message)
+    if config.stash[SETTINGS].plan is not None:
+        # --patterns-plan reads a saved run: nothing is run (or paid for). Here, before
+        # xdist's workers report what they collected, so they agree with the controller.
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if config.stash[SETTINGS].plan is not None and not hasattr(config, "workerinput"):
+        config.stash[PLAN_SOURCE] = _plan_source(config)
+
+
+def _plan_source(config: pytest.Config) -> tuple[Path, tuple[ItemResult, ...]]:
+    """The saved run ``--patterns-plan`` reads: the baseline, else the last saved run."""
+    settings = config.stash[SETTINGS]
+    if settings.baseline_path is not None and settings.baseline is not None:
+        return settings.baseline_path, settings.baseline
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+    last = cache.get(LAST_SAVE, None) if cache is not None else None
+    if not isinstance(last, str):
+        raise pytest.UsageError(
+            "--patterns-plan reads a saved run and none was given: pass "
+            "--patterns-baseline RUN.json, or run once with --patterns-save RUN.json"
+        )
+    from .report import load_run
+
+    try:
+        return Path(last), tuple(load_run(Path(last)))
+    except ValueError as exc:
+        raise pytest.UsageError(
+            f"--patterns-plan reads the last --patterns-save, which cannot be read ({exc}): "
+            "pass --patterns-baseline RUN.json"
+        ) from None
+
+
+LAST_SAVE = "agentpatterns/last-save"
+"""The pytest cache key holding the path of the last ``--patterns-save``."""
 
 
 @pytest.fixture
@@ -207,10 +249,17 @@ def agent_pattern(request: pytest.FixtureRequest) -> PatternSpec:
 @pytest.fixture
 def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
     """Runs a task under the current item's pattern: ``agent.run(task, input)``."""
+    from . import diagnostics
+
     config = request.config
     registry = config.stash[REGISTRY]
+    pattern = registry.patterns[agent_pattern.name]
+    probe = diagnostics.probe(pattern, agent_pattern)
+    if probe is not None:
+        request.node.stash[PROBE] = probe
+        pattern = probe.pattern
     return Agent(
-        registry.patterns[agent_pattern.name],
+        pattern,
         agent_pattern,
         registry.aggregators,
         config.stash[SETTINGS].max_concurrency,
@@ -318,6 +367,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
+    probe = pyfuncitem.stash.get(PROBE, None)
+    from .diagnostics import enrich
+
     problem: str | None = None
     states: list[Any] = []
     try:
@@ -325,7 +377,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             path,
             settings.record_mode,
             meter,
-            lambda attach: run_item(plan, body, agent, hooks=[attach, states.append]),
+            lambda attach: enrich(
+                run_item(plan, body, agent, hooks=[attach, states.append]), body, agent, probe
+            ),
             scrub=settings.scrub,
         )
     except CassetteError as exc:
@@ -385,6 +439,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     settings = config.stash[SETTINGS]
     results = config.stash[RESULTS]
+    if settings.plan is not None:
+        _make_plan(config)
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            session.exitstatus = pytest.ExitCode.OK  # running nothing is what was asked
+        return
     if not results and settings.baseline is None:
         return
     from .analysis import analyse, evaluate_gates
@@ -424,6 +483,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_json(settings.json_path, document)
     if settings.save_path is not None:
         write_json(settings.save_path, document)
+        cache = getattr(config, "cache", None)
+        if cache is not None:
+            cache.set(LAST_SAVE, str(settings.save_path.resolve()))
     if settings.markdown_path is not None:
         text = render_markdown(analyses, gate_run, notes)
         if settings.markdown_append:
@@ -442,9 +504,26 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_atomic(settings.trace_path, "".join(line + "\n" for line in lines))
 
 
+def _make_plan(config: pytest.Config) -> None:
+    """``--patterns-plan``: plan every test of the saved run (:mod:`.planning`)."""
+    from .planning import plan_from_run
+
+    path, items = config.stash[PLAN_SOURCE]
+    settings = config.stash[SETTINGS]
+    config.stash[PLAN] = plan_from_run(
+        items, settings.plan or 0.1, alpha=settings.alpha, source=f"from {path}"
+    )
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
+    plan = config.stash.get(PLAN, None)
+    if plan is not None:
+        from .planning import render
+
+        terminalreporter.write_sep("=", "agentpatterns plan")
+        terminalreporter.write(render(plan, config.get_terminal_writer().fullwidth))
     summary = config.stash.get(SUMMARY, None)
     if not summary:
         return

@@ -155,6 +155,9 @@ class Repetition:
     output: str | None = None
     message: str | None = None
     verdicts: tuple[VerifyRecord, ...] = ()
+    diagnostics: dict[str, Any] | None = None
+    """What :mod:`.diagnostics` recorded of this repetition (ensemble sizes, escalation, loop
+    iterations), JSON-safe; None for patterns it does not look at."""
 
     @property
     def task_calls(self) -> tuple[CallRecord, ...]:
@@ -205,6 +208,7 @@ class Repetition:
             "message": self.message,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "calls": [c.to_dict() for c in self.calls],
+            "diagnostics": self.diagnostics,
         }
 
     @classmethod

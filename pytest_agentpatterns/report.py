@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import family, gates, ratios, recommend
+from . import diagnostics, family, gates, ratios, recommend
 from .analysis import TestAnalysis
 from .atomic import write_atomic
 from .records import ItemResult
@@ -111,6 +111,7 @@ def _analysis(t: TestAnalysis) -> dict[str, Any]:
             "detectable": None if fam.detectable() is None else list(fam.detectable() or ()),
         },
         "recommendation": _recommendation(t.recommendation),
+        "diagnostics": None if not t.diagnostics else diagnostics.as_dict(t.diagnostics),
         "patterns": [
             {
                 "pattern": p.figures.pattern,

@@ -281,6 +281,19 @@ _VERDICT = record(
     {"score": nullable(number()), "feedback": nullable(string)},
 )
 
+_RATE = nullable(number(0, 1))
+
+_DIAGNOSTICS = record(
+    {},
+    {
+        "ensemble": list_of(_RATE),
+        "escalated": boolean,
+        "loop": record({"iterations": integer(0), "passed": boolean, "accuracy": list_of(_RATE)}),
+        "note": string,
+    },
+)
+"""What :mod:`.diagnostics` kept of a repetition (docs/report-schema.md)."""
+
 _REPETITION = record(
     {
         "index": integer(0),
@@ -295,6 +308,7 @@ _REPETITION = record(
         "output": nullable(string),
         "message": nullable(string),
         "verdicts": list_of(_VERDICT),
+        "diagnostics": nullable(_DIAGNOSTICS),
     },
     then=_scored_has_score,
 )

@@ -14,7 +14,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
-from . import family, gates, ratios, stats
+from . import diagnostics, family, gates, ratios, stats
 from .analysis import PatternAnalysis, TestAnalysis
 from .records import ItemResult
 
@@ -339,6 +339,12 @@ def _verbose_lines(t: TestAnalysis, width: int) -> list[str]:
                     subsequent_indent="    ",
                 )
             )
+    for line in diagnostics.lines(t.diagnostics):
+        out.extend(
+            textwrap.wrap(
+                line, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
+            )
+        )
     return out
 
 
@@ -459,6 +465,7 @@ def render_markdown(
         if t.family is not None:
             extra.append(f"Accuracy against {t.baseline}: {t.family.method}.")
         extra.extend(family_notes(t))
+        extra.extend(diagnostics.lines(t.diagnostics))
         parts.append("\n".join(f"- {e}" for e in extra))
     parts.append(LEGEND)
     parts.extend(notes)
