@@ -849,16 +849,9 @@ class PatternCassette(Cassette):  # type: ignore[misc]
     def handle(self, send: Callable[[Any], Any], request: Any, module: Any) -> Any:
         """Answer one request sent through a sync httpx transport."""
         body = b"".join(request.stream)
-        request.stream = module.ByteStream(body)
-        call = current_call()
-        probe = self._incoming(request, body, call)
-        self._replay_unanswered(call, probe, request, module)
-        recorded = self._play(probe, call)
-        if recorded is not None:
-            return _replayed(recorded, request, call, module, sync=True)
-        if self.write_protected:
-            self._miss(probe)
-        stored = self._vcr_request(request, body, call)
+        replayed, stored, call, probe = self._answer(request, body, module, sync=True)
+        if stored is None:
+            return replayed
         try:
             response = send(request)
         except Exception as exc:
@@ -869,22 +862,31 @@ class PatternCassette(Cassette):  # type: ignore[misc]
     async def ahandle(self, send: Callable[[Any], Any], request: Any, module: Any) -> Any:
         """Answer one request sent through an async httpx transport."""
         body = b"".join([part async for part in request.stream])
-        request.stream = module.ByteStream(body)
-        call = current_call()
-        probe = self._incoming(request, body, call)
-        self._replay_unanswered(call, probe, request, module)
-        recorded = self._play(probe, call)
-        if recorded is not None:
-            return _replayed(recorded, request, call, module, sync=False)
-        if self.write_protected:
-            self._miss(probe)
-        stored = self._vcr_request(request, body, call)
+        replayed, stored, call, probe = self._answer(request, body, module, sync=False)
+        if stored is None:
+            return replayed
         try:
             response = await send(request)
         except Exception as exc:
             self._failed(call, probe, exc)
             raise
         return self._recording(response, stored, call, module, sync=False)
+
+    def _answer(
+        self, request: Any, body: bytes, module: Any, sync: bool
+    ) -> tuple[Any, Request | None, CallInfo | None, Probe]:
+        """Replay ``request`` when a recording (or a recorded failure) answers it; otherwise
+        the request to record, once the live call is sent. A miss in replay raises."""
+        request.stream = module.ByteStream(body)
+        call = current_call()
+        probe = self._incoming(request, body, call)
+        self._replay_unanswered(call, probe, request, module)
+        recorded = self._play(probe, call)
+        if recorded is not None:
+            return _replayed(recorded, request, call, module, sync=sync), None, call, probe
+        if self.write_protected:
+            self._miss(probe)
+        return None, self._vcr_request(request, body, call), call, probe
 
     def _failed(self, call: CallInfo | None, probe: Probe, error: Exception) -> None:
         """Keep a call that failed before any response (with its request's fingerprint)."""

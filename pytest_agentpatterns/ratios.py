@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -284,19 +284,7 @@ def ratio(
         )
         shown = est.bounds((1 - confidence) / 2)
         if shown is None or shown.low == 0 or math.isinf(shown.high):
-            note = f"too few runs to bound a {what} at {confidence:.0%}"
-            return Ratio(
-                metric,
-                statistic,
-                estimate,
-                None,
-                confidence,
-                method,
-                False,
-                n_cases,
-                runs=runs,
-                note=note,
-            )
+            return replace(est, note=f"too few runs to bound a {what} at {confidence:.0%}")
         return Ratio(
             metric, statistic, estimate, shown, confidence, method, False, n_cases, runs=runs
         )

@@ -135,16 +135,7 @@ class Meter:
             return
         amount = self._worst(request)
         deadline = time.monotonic() + WAIT_LIMIT
-        while True:
-            verdict = self.ledger.try_reserve(self.limits, amount, info.attempt == 0)
-            if verdict is True:
-                info.reserved = amount
-                return
-            if isinstance(verdict, str):
-                raise self._refused(state, info, verdict)
-            if time.monotonic() > deadline:
-                raise self._refused(state, info, self._stalled())
-            _check_cancelled(state, info, path)
+        while not self._reserved(state, info, path, amount, deadline):
             with self.ledger.changed:
                 self.ledger.changed.wait(0.02)
 
@@ -154,17 +145,24 @@ class Meter:
             return
         amount = self._worst(request)
         deadline = time.monotonic() + WAIT_LIMIT
-        while True:
-            verdict = self.ledger.try_reserve(self.limits, amount, info.attempt == 0)
-            if verdict is True:
-                info.reserved = amount
-                return
-            if isinstance(verdict, str):
-                raise self._refused(state, info, verdict)
-            if time.monotonic() > deadline:
-                raise self._refused(state, info, self._stalled())
-            _check_cancelled(state, info, path)
+        while not self._reserved(state, info, path, amount, deadline):
             await asyncio.sleep(0.02)
+
+    def _reserved(
+        self, state: RepetitionState, info: CallInfo, path: Any, amount: float, deadline: float
+    ) -> bool:
+        """One try to reserve ``amount`` for ``info``: True when reserved, False to wait and
+        try again; raises when the call is refused, stalled or its branch cancelled."""
+        verdict = self.ledger.try_reserve(self.limits, amount, info.attempt == 0)
+        if verdict is True:
+            info.reserved = amount
+            return True
+        if isinstance(verdict, str):
+            raise self._refused(state, info, verdict)
+        if time.monotonic() > deadline:
+            raise self._refused(state, info, self._stalled())
+        _check_cancelled(state, info, path)
+        return False
 
     def _stalled(self) -> str:
         return (
