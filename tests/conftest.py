@@ -40,3 +40,13 @@ def sim_env(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
     """Point the inline modules' SDK clients at the simulator."""
     monkeypatch.setenv("SIM_URL", sim.base_url)
     return sim
+
+
+@pytest.fixture(autouse=True)
+def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test as on a developer's machine, whatever the host sets.
+
+    A set ``CI`` makes replay-only the default record mode (``none``); the tests that mean
+    CI set it themselves, and the others must not change meaning on a CI host.
+    """
+    monkeypatch.delenv("CI", raising=False)
