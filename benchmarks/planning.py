@@ -3,22 +3,25 @@
 A world where the truth is known: each case's baseline accuracy is drawn from Beta(3, 1)
 (mean 0.75; easy and hard cases), the candidate's is the same case lifted on the logit scale
 (the difficulty both patterns share is what pairing cancels). For each setting (cases,
-repetitions, lift, level = alpha / m), the plan predicts the power of the design from the
-variance components (:func:`pytest_agentpatterns.planning.components`) measured on two
-pilots: a large one (2,000 cases x 4 repetitions: what the model itself gets right or wrong)
-and a realistic one (40 x 4: what a team's saved run gives, pilot noise included). ``--sims``
-simulated runs of the design are tested with the sign-flip test the summary uses
-(:mod:`pytest_agentpatterns.family`: reject when ``min_p <= level`` and ``p <= level``).
+repetitions, lift, level = alpha / m), the plan predicts the power of the design from what
+a measured run shows (:func:`pytest_agentpatterns.planning.components`): a large one (2,000
+cases x 4 repetitions: what the model itself gets right or wrong), predicted both by the
+plan and by the plain noncentral t it uses above ``planning.SIMULATED_CASES``, and
+``--pilots`` realistic ones (40 x 4: what a team's saved run gives, pilot noise included),
+summarised by their median and 10th-90th percentiles. ``--sims`` simulated runs of the design
+are tested with the sign-flip test the summary uses (:mod:`pytest_agentpatterns.family`:
+reject when ``min_p <= level`` and ``p <= level``).
 
-    python benchmarks/planning.py [--sims 400] [--seed 0]
+    python benchmarks/planning.py [--sims 400] [--pilots 20] [--seed 0]
 
 prints one Markdown row per setting: the simulated power with its standard error, and each
-prediction with its gap. tests/test_planning.py checks three small settings with a fixed seed.
+prediction with its gap. tests/test_planning.py checks four settings with a fixed seed.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import numpy as np
 
@@ -53,15 +56,22 @@ def true_diff(lift: float) -> float:
     return float(np.mean(cand - base))
 
 
-def row(cases: int, repeat: int, lift: float, level: float, sims: int, seed: int) -> str:
+def row(
+    cases: int, repeat: int, lift: float, level: float, sims: int, pilots: int, seed: int
+) -> str:
     rng = np.random.default_rng([seed, cases, repeat])
     diff = true_diff(lift)
-    predicted = []
-    for pilot in (2000, 40):
-        base, cand = world(rng, pilot, lift)
+    base, cand = world(rng, 2000, lift)
+    large = planning.components(scores(rng, base, 4), scores(rng, cand, 4))
+    assert large is not None
+    plan = planning.power(diff, large, cases, repeat, level)
+    t_only = planning.power(diff, replace(large, counts=()), cases, repeat, level)
+    small = []
+    for _ in range(pilots):
+        base, cand = world(rng, 40, lift)
         parts = planning.components(scores(rng, base, 4), scores(rng, cand, 4))
         assert parts is not None
-        predicted.append(planning.power(diff, parts, cases, repeat, level))
+        small.append(planning.power(diff, parts, cases, repeat, level))
     rejected = 0
     for n in range(sims):
         base, cand = world(rng, cases, lift)
@@ -69,25 +79,27 @@ def row(cases: int, repeat: int, lift: float, level: float, sims: int, seed: int
         rejected += result.min_p <= level and result.p <= level
     simulated = rejected / sims
     se = (simulated * (1 - simulated) / sims) ** 0.5
+    low, median, high = np.percentile(small, [10, 50, 90])
     return (
         f"| {cases} x {repeat} | {diff:+.3f} | {level:g} | {simulated:.2f} ± {se:.2f} | "
-        f"{predicted[0]:.2f} ({predicted[0] - simulated:+.2f}) | "
-        f"{predicted[1]:.2f} ({predicted[1] - simulated:+.2f}) |"
+        f"{plan:.2f} ({plan - simulated:+.2f}) | {t_only:.2f} ({t_only - simulated:+.2f}) | "
+        f"{median:.2f} ({median - simulated:+.2f}); {low:.2f}-{high:.2f} |"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sims", type=int, default=400)
+    parser.add_argument("--pilots", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(
-        "| cases x reps | true difference | level | simulated power | predicted, "
-        "2,000 x 4 pilot | predicted, 40 x 4 pilot |"
+        "| cases x reps | true difference | level | simulated power | plan, 2,000 x 4 pilot "
+        "| t alone, 2,000 x 4 pilot | plan, 40 x 4 pilots: median; 10-90% |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for setting in GRID:
-        print(row(*setting, sims=args.sims, seed=args.seed), flush=True)
+        print(row(*setting, sims=args.sims, pilots=args.pilots, seed=args.seed), flush=True)
 
 
 if __name__ == "__main__":

@@ -346,9 +346,10 @@ def add_options(parser: pytest.Parser) -> None:
         const=0.10,
         default=None,
         metavar="DIFF",
-        help="run nothing; print how many cases x repetitions each test needs to detect an "
-        "accuracy difference of DIFF with 80%% power, from --patterns-baseline or else the "
-        "last --patterns-save (docs/statistics.md). Default: %(default)r (0.10 when given "
+        help="print how many cases x repetitions each test needs to detect an accuracy "
+        "difference of DIFF with 80%% power, from --patterns-baseline or else the last "
+        "--patterns-save (running nothing), or with neither from a pilot run of the selected "
+        "tests at 2 repetitions (docs/statistics.md). Default: %(default)r (0.10 when given "
         "without a value: write --patterns-plan=DIFF)",
     )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
@@ -420,6 +421,8 @@ class Settings:
     evidence_chars: int = DEFAULT_CHARS
     otel: bool = False
     plan: float | None = None
+    pilot: int | None = None
+    """With ``plan`` and no saved run: the repetitions each item runs as the plan's pilot."""
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -427,6 +430,7 @@ class Settings:
             "seed": self.seed,
             "record_mode": self.record_mode,
             "ledger": str(self.ledger) if self.ledger else None,
+            "pilot": self.pilot,
         }
 
 
@@ -464,7 +468,11 @@ def load_settings(config: pytest.Config, registry: Registry) -> Settings:
     if shared:
         ledger = Path(shared["ledger"]) if shared["ledger"] else None
         settings = replace(
-            settings, seed=shared["seed"], record_mode=shared["record_mode"], ledger=ledger
+            settings,
+            seed=shared["seed"],
+            record_mode=shared["record_mode"],
+            ledger=ledger,
+            pilot=shared.get("pilot"),
         )
     elif settings.budget is not None or settings.max_calls is not None:
         fd, name = tempfile.mkstemp(prefix="agentpatterns-budget-", suffix=".txt")

@@ -12,18 +12,29 @@ on a run (a saved one or a small pilot): ``σ²`` from the spread of each case's
 hard for both patterns cancel in the difference: that correlation is what pairing gains,
 and it is measured, not assumed.
 
-The power of the test over k cases at level ``alpha / m`` is that of a t-test on k - 1
-degrees of freedom with standard error ``√(Var(d) / k)`` (never below the floor the test
-itself uses), and zero when k is too small for the randomization test to reach the level at
-all (its smallest p-value is ``2 / 2^k``). ``benchmarks/planning.py`` checks the
-predictions against simulated runs of the real test (:func:`.family.compare`).
+With binary scores and few cases the test is coarse: many cases tie (both patterns always
+right), and the sign-flip test over the few untied cases reaches fewer levels than a t does
+(12 cases x 6 repetitions at 0.0125: the t said 0.39, the test has 0.22). So up to
+`SIMULATED_CASES` cases the power is that of the test itself on simulated runs: each case's
+baseline accuracy drawn from what the measured run showed (an empirical-Bayes Beta posterior
+per case), the candidate's the same case shifted on the logit scale by the planned
+difference, plus case-to-case noise sized to the measured τ²; each simulated run's exact
+sign-flip p-value comes from the distribution of its signed sum (the test's t is monotone in
+it). Above that, or with graded scores, the power is a noncentral t on k - 1 degrees of
+freedom with standard error ``√(Var(d) / k)`` (never below the floor the test itself uses);
+it is zero when k is too small for the randomization test to reach the level at all (its
+smallest p-value is ``2 / 2^k``). ``benchmarks/planning.py`` checks the predictions against
+simulated runs of the real test (:func:`.family.compare`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from .family import needed_cases
 from .records import ItemResult
@@ -34,10 +45,18 @@ POWER = 0.8
 DEFAULT_DIFF = 0.10
 """The accuracy difference ``--patterns-plan`` plans for when none is given."""
 
-FEW_CASES = 20
-"""Below this many cases the plan warns that its t approximation is optimistic: the exact
-sign-flip test over few cases, many of them tied, reaches fewer levels than a t does
-(benchmarks/planning.py measures by how much)."""
+PILOT_REPEAT = 2
+"""Repetitions per item of the pilot ``--patterns-plan`` runs when there is no saved run:
+the fewest that show the noise within a case."""
+
+SIMULATED_CASES = 30
+"""Up to this many cases (binary scores), power is simulated with the exact test."""
+
+SIMULATED_RUNS = 1_000
+"""Simulated runs per power estimate (seeded: the same design gives the same estimate)."""
+
+SIMULATED_SIZE = 4_000
+"""Cases drawn from a measured run's posterior to stand for its population."""
 
 MAX_CASES = 100_000
 """The most cases a plan searches; beyond it a difference counts as out of reach."""
@@ -65,6 +84,9 @@ class Components:
     spread: float = 0.0
     """The two patterns' true case accuracies' variances, summed: what an unpaired design
     would carry as noise where pairing cancels their shared part."""
+    counts: tuple[tuple[int, int, int, int], ...] = ()
+    """Per common case with binary scores: the baseline's successes and runs, then the
+    candidate's (empty when any score is graded): what the simulated power draws from."""
 
     def variance(self, repeat: int) -> float:
         """Var(d) of one case's difference averaged over ``repeat`` repetitions."""
@@ -107,6 +129,11 @@ def _paired(baseline: Scores, candidate: Scores, common: list[str]) -> Component
     ma, mb = sum(means_a) / k, sum(means_b) / k
     cov = sum((x - ma) * (y - mb) for x, y in zip(means_a, means_b, strict=True)) / (k - 1)
     correlation = max(-1.0, min(1.0, cov / math.sqrt(va * vb))) if va > 0 and vb > 0 else None
+    binary = all(v in (0.0, 1.0) for c in common for v in (*baseline[c], *candidate[c]))
+    counts = tuple(
+        (int(sum(baseline[c])), len(baseline[c]), int(sum(candidate[c])), len(candidate[c]))
+        for c in common
+    )
     return Components(
         within=sum(within) / len(within) if within else sum(floor) / k,
         floor=sum(floor) / k,
@@ -115,6 +142,7 @@ def _paired(baseline: Scores, candidate: Scores, common: list[str]) -> Component
         paired=True,
         cases=k,
         spread=va + vb,
+        counts=counts if binary else (),
     )
 
 
@@ -144,6 +172,8 @@ def power(diff: float, parts: Components, cases: int, repeat: int, level: float)
     if parts.paired:
         if cases < needed_cases(level):
             return 0.0
+        if simulated(parts, cases, repeat):
+            return _simulated_power(diff, parts, cases, repeat, level)
         se = math.sqrt(max(parts.variance(repeat), parts.floor / repeat) / cases)
         df = cases - 1
     else:
@@ -171,18 +201,142 @@ def cases_needed(diff: float, parts: Components, repeat: int, level: float) -> i
     if not parts.paired:
         return None
     low = needed_cases(level)
+    top = low - 1
+    while simulated(parts, top + 1, repeat):
+        top += 1
+    if top >= low and power(diff, parts, top, repeat, level) >= POWER:
+        return _fewest(lambda k: power(diff, parts, k, repeat, level) >= POWER, low, top)
+    low = max(low, top + 1)
     if power(diff, parts, MAX_CASES, repeat, level) < POWER:
         return None
-    if power(diff, parts, low, repeat, level) >= POWER:
+    return _fewest(lambda k: power(diff, parts, k, repeat, level) >= POWER, low, MAX_CASES)
+
+
+def _fewest(enough: Callable[[int], bool], low: int, high: int) -> int:
+    """The smallest k in [low, high] that is ``enough`` (it is at ``high``), by bisection."""
+    if enough(low):
         return low
-    high = MAX_CASES
     while high - low > 1:
         middle = (low + high) // 2
-        if power(diff, parts, middle, repeat, level) >= POWER:
+        if enough(middle):
             high = middle
         else:
             low = middle
     return high
+
+
+def simulated(parts: Components, cases: int, repeat: int) -> bool:
+    """Whether the power of this design is simulated with the exact test (else a t)."""
+    return (
+        parts.paired
+        and bool(parts.counts)
+        and cases <= SIMULATED_CASES
+        and cases * repeat <= 40 * SIMULATED_CASES
+        and repeat <= 100
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _population(
+    counts: tuple[tuple[int, int, int, int], ...], between: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Cases standing for a measured run's population: baseline accuracies drawn from each
+    case's posterior (a Beta prior fitted to the run's case accuracies), their logits,
+    standard normal draws for the case-to-case noise of the difference, and its scale."""
+    data = np.array(counts, dtype=float)
+    hits, runs = data[:, 0], data[:, 1]
+    a, b = _beta_prior(hits, runs)
+    rng = np.random.default_rng(len(counts))
+    pick = rng.integers(0, len(counts), SIMULATED_SIZE)
+    base = np.clip(rng.beta(a + hits[pick], b + runs[pick] - hits[pick]), 1e-6, 1 - 1e-6)
+    logit = np.log(base / (1 - base))
+    noise = rng.standard_normal(SIMULATED_SIZE)
+    own = float(np.mean(data[:, 2] / data[:, 3] - hits / runs))
+    scale = 0.0
+    if between > 0:
+        # The logit noise whose spread of true case differences is the measured τ².
+        low, high = 0.0, 8.0
+        for _ in range(30):
+            middle = (low + high) / 2
+            shifted = _shifted(base, logit, noise, middle, own)
+            if float(np.var(shifted - base)) < between:
+                low = middle
+            else:
+                high = middle
+        scale = low
+    return base, logit, noise, scale
+
+
+def _beta_prior(hits: np.ndarray, runs: np.ndarray) -> tuple[float, float]:
+    """A Beta prior for case accuracies by moments, less the repetitions' binomial noise
+    (Jeffreys' when the cases vary no more than that noise)."""
+    means = hits / runs
+    mean = float(means.mean())
+    noise = float(np.mean(means * (1 - means) / np.maximum(runs - 1, 1)))
+    var = float(means.var(ddof=1)) - noise if means.size > 1 else 0.0
+    if var <= 1e-6 or not 0 < mean < 1 or mean * (1 - mean) / var <= 1:
+        return 0.5, 0.5
+    size = mean * (1 - mean) / var - 1
+    return max(mean * size, 0.05), max((1 - mean) * size, 0.05)
+
+
+def _shifted(
+    base: np.ndarray, logit: np.ndarray, noise: np.ndarray, scale: float, diff: float
+) -> np.ndarray:
+    """Candidate accuracies: each case's logit shifted so their mean difference is ``diff``
+    (as close as accuracies in [0, 1] allow)."""
+    low, high = -30.0, 30.0
+    for _ in range(50):
+        middle = (low + high) / 2
+        cand = 1 / (1 + np.exp(-(logit + middle + scale * noise)))
+        if float(np.mean(cand - base)) < diff:
+            low = middle
+        else:
+            high = middle
+    return np.asarray(1 / (1 + np.exp(-(logit + low + scale * noise))))
+
+
+def _simulated_power(
+    diff: float, parts: Components, cases: int, repeat: int, level: float
+) -> float:
+    """The share of simulated runs of the design that the exact sign-flip test rejects."""
+    base, logit, noise, scale = _population(parts.counts, parts.between)
+    # Towards the side with room: a baseline near 1 can only be shown to drop.
+    up = float(base.mean()) + diff <= 1 - 1e-3
+    cand = _shifted(base, logit, noise, scale, diff if up else -diff)
+    rng = np.random.default_rng([cases, repeat, SIMULATED_RUNS])
+    pick = rng.integers(0, base.size, (SIMULATED_RUNS, cases))
+    sums = rng.binomial(repeat, cand[pick]) - rng.binomial(repeat, base[pick])
+    p = sign_flip_p(sums, repeat)
+    return float(np.mean(p <= level * (1 + 1e-9) + 1e-12))
+
+
+def sign_flip_p(diffs: np.ndarray, repeat: int) -> np.ndarray:
+    """Exact two-sided sign-flip p-values of runs (rows) of integer case differences.
+
+    The test's t is monotone in the absolute signed sum (the sum of squares is the same for
+    every sign assignment), so its p is the share of assignments whose |sum| reaches the
+    observed one. A case differing by v adds ±v with equal chance, so the sum's
+    characteristic function is the product of cos(v t) over cases: one FFT per run gives
+    the exact distribution (to rounding), all runs at once.
+    """
+    values = np.abs(np.asarray(diffs, dtype=np.int64))
+    width = max(1, int(values.sum(axis=1).max()))
+    size = 2 * width + 1
+    angle = 2 * np.pi * np.arange(size) / size
+    present = np.unique(values[values > 0])
+    counts = (values[:, :, None] == present[None, None, :]).sum(axis=1).astype(float)
+    cos = np.cos(present[:, None] * angle[None, :])
+    # The product of powers as a matrix product of logs, its sign from the negative factors.
+    magnitude = np.exp(counts @ np.log(np.maximum(np.abs(cos), 1e-300)))
+    negative = (counts @ (cos < 0).astype(float)) % 2
+    phi = np.where(negative > 0.5, -magnitude, magnitude)
+    dist = np.fft.fft(phi, axis=1).real / size
+    shifts = np.arange(size)
+    sums = np.abs(np.where(shifts <= width, shifts, shifts - size))
+    observed = np.abs(np.asarray(diffs).sum(axis=1))
+    p = (dist * (sums[None, :] >= observed[:, None])).sum(axis=1)
+    return np.where(observed == 0, 1.0, np.clip(p, 0.0, 1.0))
 
 
 def repeats_needed(diff: float, parts: Components, level: float, cap: int = 10_000) -> int | None:
@@ -204,7 +358,7 @@ def detectable(parts: Components, cases: int, repeat: int, level: float) -> floa
     if power(1.0, parts, cases, repeat, level) < POWER:
         return None
     low, high = 0.0, 1.0
-    for _ in range(40):
+    for _ in range(20):
         middle = (low + high) / 2
         if power(middle, parts, cases, repeat, level) >= POWER:
             high = middle
@@ -263,6 +417,8 @@ class Plan:
     alpha: float
     source: str
     tests: tuple[TestPlan, ...] = field(default_factory=tuple)
+    note: str | None = None
+    """A sentence printed under the first line (a pilot's spending)."""
 
 
 def plan_from_run(
@@ -272,6 +428,7 @@ def plan_from_run(
     alpha: float = 0.05,
     repeat: int | Mapping[str, int] | None = None,
     source: str = "",
+    note: str | None = None,
 ) -> Plan:
     """Plan every test function of a run (a saved one, or a pilot).
 
@@ -301,7 +458,32 @@ def plan_from_run(
         plans.append(
             _plan_test(test, baseline, scores, cases, max(1, wanted), diff, alpha, calls, cost)
         )
-    return Plan(diff, alpha, source, tuple(plans))
+    return Plan(diff, alpha, source, tuple(plans), note)
+
+
+def pilot_summary(items: Iterable[ItemResult]) -> tuple[str, str]:
+    """Where a pilot's plan comes from, and what the pilot spent (for `Plan.note`)."""
+    items = list(items)
+    cases = len({(i.test, i.case) for i in items})
+    repeat = max((i.n for i in items), default=0)
+    calls = [c for i in items for r in i.repetitions for c in r.calls]
+    live = [c for c in calls if not c.replayed]
+    costs = [c.cost for c in live]
+    paid = "cost n/a" if any(c is None for c in costs) else f"${sum(c or 0.0 for c in costs):,.4g}"
+    note = f"The pilot spent {len(live):,} call{'s' if len(live) != 1 else ''}, {paid}"
+    replayed = len(calls) - len(live)
+    if replayed:
+        note += f" ({replayed:,} more calls replayed from cassettes)"
+    note += (
+        "; its recordings are kept: the full run reuses them with --patterns-record=new_episodes."
+        if live
+        else "."
+    )
+    source = (
+        f"from a pilot of {cases} case{'s' if cases != 1 else ''} x {repeat} "
+        f"repetition{'s' if repeat != 1 else ''}"
+    )
+    return source, note
 
 
 def _per_repetition(items: list[ItemResult], cases: int) -> tuple[float, float | None]:
@@ -414,6 +596,8 @@ def render(plan: Plan, width: int = 80) -> str:
         break_on_hyphens=False,
         break_long_words=False,
     )
+    if plan.note is not None:
+        lines.extend(textwrap.wrap(plan.note, width, break_on_hyphens=False))
     for t in plan.tests:
         lines.append("")
         lines.append(_fit(t.test, width))
@@ -446,11 +630,6 @@ def plan_lines(t: TestPlan) -> list[str]:
         out.append(f"now ({now}): cannot show any difference {where}")
     else:
         out.append(f"now ({now}): detects differences of {t.detectable:.2f} or more")
-    if min([t.cases, *(d.cases for d in t.designs)]) < FEW_CASES:
-        out.append(
-            f"with fewer than {FEW_CASES} cases the exact test is coarser than this "
-            "approximation: expect less power than stated"
-        )
     return out
 
 

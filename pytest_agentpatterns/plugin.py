@@ -37,7 +37,10 @@ OTEL = pytest.StashKey[Any]()
 PROBE = pytest.StashKey[Any]()
 PLAN = pytest.StashKey[Any]()
 PLAN_SOURCE = pytest.StashKey[tuple[Path, tuple[ItemResult, ...]]]()
+PLANNED_REPEATS = pytest.StashKey[dict[str, int]]()
 PROPERTY = "agentpatterns"
+PLANNED = "agentpatterns_planned_repeat"
+"""A pilot item's property: the repetitions its test is set to (the pilot runs fewer)."""
 USAGE_ERROR = "agentpatterns_usage_error"
 
 
@@ -61,7 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
     registry = _registry(config)
     config.stash[REGISTRY] = registry
     config.stash[SETTINGS] = options.load_settings(config, registry)
+    _plan_or_pilot(config)
     config.stash[RESULTS] = []
+    config.stash[PLANNED_REPEATS] = {}
     config.stash[MARKER_ERRORS] = []
     config.stash[METER] = _meter(config)
     if config.stash[SETTINGS].otel:
@@ -71,7 +76,10 @@ def pytest_configure(config: pytest.Config) -> None:
             require()
         except OtelUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
-    config.pluginmanager.register(_ResultsCollector(config.stash[RESULTS]), "agentpatterns-results")
+    config.pluginmanager.register(
+        _ResultsCollector(config.stash[RESULTS], config.stash[PLANNED_REPEATS]),
+        "agentpatterns-results",
+    )
     _live_status(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
@@ -199,31 +207,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # The controller raises it too: _XdistHooks.pytest_testnodedown.
             config.workeroutput[USAGE_ERROR] = message
         raise pytest.UsageError(message)
-    if config.stash[SETTINGS].plan is not None:
+    settings = config.stash[SETTINGS]
+    if settings.plan is not None and settings.pilot is None:
         # --patterns-plan reads a saved run: nothing is run (or paid for). Here, before
         # xdist's workers report what they collected, so they agree with the controller.
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    config = session.config
-    if config.stash[SETTINGS].plan is not None and not hasattr(config, "workerinput"):
-        config.stash[PLAN_SOURCE] = _plan_source(config)
+def _plan_or_pilot(config: pytest.Config) -> None:
+    """``--patterns-plan`` on the controller: read the saved run, or with none set the
+    settings (which workers share) to run a pilot."""
+    settings = config.stash[SETTINGS]
+    if settings.plan is None or not _is_controller(config):
+        return
+    source = _plan_source(config)
+    if source is None:
+        from .planning import PILOT_REPEAT
+
+        config.stash[SETTINGS] = replace(settings, pilot=PILOT_REPEAT)
+    else:
+        config.stash[PLAN_SOURCE] = source
 
 
-def _plan_source(config: pytest.Config) -> tuple[Path, tuple[ItemResult, ...]]:
-    """The saved run ``--patterns-plan`` reads: the baseline, else the last saved run."""
+def _plan_source(config: pytest.Config) -> tuple[Path, tuple[ItemResult, ...]] | None:
+    """The saved run ``--patterns-plan`` reads: the baseline, else the last saved run, else
+    None (a pilot is run)."""
     settings = config.stash[SETTINGS]
     if settings.baseline_path is not None and settings.baseline is not None:
         return settings.baseline_path, settings.baseline
     cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
     last = cache.get(LAST_SAVE, None) if cache is not None else None
     if not isinstance(last, str):
-        raise pytest.UsageError(
-            "--patterns-plan reads a saved run and none was given: pass "
-            "--patterns-baseline RUN.json, or run once with --patterns-save RUN.json"
-        )
+        return None
     from .report import load_run
 
     try:
@@ -343,6 +359,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if "agent" not in pyfuncitem.fixturenames:
         return None
     plan = _plan(pyfuncitem)
+    pilot = pyfuncitem.config.stash[SETTINGS].pilot
+    if pilot is not None:
+        pyfuncitem.user_properties.append((PLANNED, [plan.test, plan.repeat]))
+        plan = replace(plan, repeat=pilot)
     function = pyfuncitem.obj
     names = inspect.signature(function).parameters
     kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
@@ -417,8 +437,9 @@ def _exporter(config: pytest.Config) -> Any:
 class _ResultsCollector:
     """Collects item results from reports: our own items, or xdist workers' on the controller."""
 
-    def __init__(self, results: list[ItemResult]) -> None:
+    def __init__(self, results: list[ItemResult], planned: dict[str, int]) -> None:
         self.results = results
+        self.planned = planned
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -426,6 +447,9 @@ class _ResultsCollector:
         for name, value in report.user_properties:
             if name == PROPERTY and isinstance(value, dict):
                 self.results.append(ItemResult.from_dict(value))
+            elif name == PLANNED and isinstance(value, (list, tuple)):
+                test, repeat = str(value[0]), int(value[1])
+                self.planned[test] = max(repeat, self.planned.get(test, 1))
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -505,14 +529,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _make_plan(config: pytest.Config) -> None:
-    """``--patterns-plan``: plan every test of the saved run (:mod:`.planning`)."""
-    from .planning import plan_from_run
+    """``--patterns-plan``: plan every test of the saved run or the pilot (:mod:`.planning`)."""
+    from .planning import pilot_summary, plan_from_run
 
-    path, items = config.stash[PLAN_SOURCE]
     settings = config.stash[SETTINGS]
-    config.stash[PLAN] = plan_from_run(
-        items, settings.plan or 0.1, alpha=settings.alpha, source=f"from {path}"
-    )
+    diff = settings.plan or 0.1
+    if settings.pilot is not None:
+        results = config.stash[RESULTS]
+        source, note = pilot_summary(results)
+        config.stash[PLAN] = plan_from_run(
+            results,
+            diff,
+            alpha=settings.alpha,
+            repeat=config.stash[PLANNED_REPEATS],
+            source=source,
+            note=note,
+        )
+        return
+    path, items = config.stash[PLAN_SOURCE]
+    config.stash[PLAN] = plan_from_run(items, diff, alpha=settings.alpha, source=f"from {path}")
 
 
 def pytest_terminal_summary(

@@ -34,22 +34,29 @@ def _true_diff(lift: float) -> float:
 
 
 # Cases, repetitions, logit lift, level (alpha / m): small enough that the sign-flip test is
-# exact (2^k assignments), at middling to high power.
-SETTINGS = [(10, 8, 1.4, 0.05), (14, 5, 1.4, 0.025), (12, 10, 1.2, 0.05)]
+# exact (2^k assignments), at middling to high power. 12 x 6 at 0.0125 is where a t alone was
+# 15-17 points optimistic (many tied cases, the exact test reaches few levels).
+SETTINGS = [
+    (10, 8, 1.4, 0.05),
+    (14, 5, 1.4, 0.025),
+    (12, 10, 1.2, 0.05),
+    (12, 6, 1.5, 0.0125),
+]
 
 
 @pytest.mark.parametrize(("cases", "repeat", "lift", "level"), SETTINGS)
 def test_predicted_power_agrees_with_simulated_power(
     cases: int, repeat: int, lift: float, level: float
 ) -> None:
-    """The power the plan predicts from a pilot's measured components is within 10 points
-    of the share of simulated runs the real test (family.py's decision) rejects.
-    benchmarks/planning.py prints the full grid with more simulations."""
+    """The power the plan predicts from a measured run is within 10 points of the share of
+    simulated runs the real test (family.py's decision) rejects.
+    benchmarks/planning.py prints the full grid, with small pilots' noise, and more
+    simulations."""
     rng = np.random.default_rng(cases * 1000 + repeat)
-    # A pilot: 40 cases x 4 repetitions measure the variance components and correlation.
-    base, cand = _world(rng, 40, lift)
+    # A measured run: 200 cases x 4 repetitions give the components and the population.
+    base, cand = _world(rng, 200, lift)
     parts = planning.components(_scores(rng, base, 4), _scores(rng, cand, 4))
-    assert parts is not None and parts.paired
+    assert parts is not None and parts.paired and planning.simulated(parts, cases, repeat)
     predicted = planning.power(_true_diff(lift), parts, cases, repeat, level)
     rejected = 0
     sims = 150
@@ -60,6 +67,20 @@ def test_predicted_power_agrees_with_simulated_power(
     simulated = rejected / sims
     assert abs(predicted - simulated) <= 0.10, (predicted, simulated)
     assert 0.15 < simulated < 0.95  # a setting that can tell a good prediction from a bad one
+
+
+def test_sign_flip_p_is_the_real_tests_p() -> None:
+    """The plan's exact p-values over signed sums are those of randomization.Paired (whose t
+    is monotone in the sum), ties and zero differences included."""
+    from pytest_agentpatterns.randomization import Paired
+
+    rng = np.random.default_rng(7)
+    diffs = rng.integers(-3, 4, size=(40, 9))
+    diffs[0] = 0
+    diffs[1] = [2] * 9
+    mine = planning.sign_flip_p(diffs, 3)
+    for row, p in zip(diffs, mine, strict=True):
+        assert p == pytest.approx(Paired(row / 3, floor=0.05).result().p), row
 
 
 def test_components_measure_shared_difficulty_and_noise() -> None:
@@ -226,18 +247,43 @@ def test_capital(agent, case):
 """
 
 
+def test_patterns_plan_without_a_saved_run_runs_a_pilot(
+    pytester: pytest.Pytester, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(test_capital=MODULE)
+    requests = sim_env.request_count
+    result = pytester.runpytest("--patterns-plan=0.2")
+    # 6 cases x 2 patterns x 2 repetitions (not the marker's 3): 1 + 3 calls a repetition.
+    assert sim_env.request_count - requests == 6 * 2 * 4
+    result.assert_outcomes(passed=12)
+    text = " ".join(result.stdout.str().split())
+    assert (
+        "Plan to detect an accuracy difference of 0.20 with 80% power (from a pilot of 6 cases "
+        "x 2 repetitions; docs/statistics.md): The pilot spent 48 calls, $" in text
+    )
+    # Planned for the marker's 3 repetitions; the pilot's recordings are kept.
+    assert "test_capital.py::test_capital needs " in text
+    assert "now (6 cases x 3 repetitions)" in text
+    assert "reuses them with --patterns-record=new_episodes." in text
+    assert "agentpatterns summary" not in text
+    # The full run reuses the pilot's two recorded repetitions and pays for the third only.
+    requests = sim_env.request_count
+    pytester.runpytest("--patterns-record=new_episodes").assert_outcomes(passed=12)
+    assert sim_env.request_count - requests == 6 * 4
+    # Under xdist the workers run the pilot's repetitions too (replayed now, nothing paid).
+    requests = sim_env.request_count
+    spread = pytester.runpytest("-n", "1", "--patterns-plan=0.2")
+    spread.assert_outcomes(passed=12)
+    assert sim_env.request_count == requests
+    assert "The pilot spent 0 calls, $0 (48 more calls replayed from cassettes)." in " ".join(
+        spread.stdout.str().split()
+    )
+
+
 def test_patterns_plan_reads_the_last_save_and_runs_nothing(
     pytester: pytest.Pytester, sim_env: Simulator
 ) -> None:
     pytester.makepyfile(test_capital=MODULE)
-    refused = pytester.runpytest("--patterns-plan")
-    assert refused.ret == pytest.ExitCode.USAGE_ERROR
-    refused.stderr.fnmatch_lines(
-        [
-            "ERROR: --patterns-plan reads a saved run and none was given: pass "
-            "--patterns-baseline RUN.json, or run once with --patterns-save RUN.json"
-        ]
-    )
     saved = pytester.path / "run.json"
     pytester.runpytest(f"--patterns-save={saved}").assert_outcomes(passed=12)
     requests = sim_env.request_count
@@ -260,7 +306,6 @@ def test_patterns_plan_reads_the_last_save_and_runs_nothing(
     shown = result.stdout.str().replace("\n    ", " ")
     lines = planning.plan_lines(expected.tests[0])
     assert all(line in shown for line in lines)
-    assert lines[-1].startswith("with fewer than 20 cases the exact test is coarser")
     # Under xdist the workers run nothing either, and the controller prints the same plan.
     spread = pytester.runpytest("-n", "1", "--patterns-plan=0.2", "--patterns-record=none")
     assert spread.ret == pytest.ExitCode.OK
