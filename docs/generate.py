@@ -129,6 +129,17 @@ RECIPES: dict[str, Recipe] = {
         ("example_suite/test_arithmetic.py", "--patterns=all", "-p", "no:cacheprovider"),
         _from("agentpatterns summary"),
     ),
+    "plan-pilot": Recipe(
+        "CI=true pytest example_suite/test_arithmetic.py --patterns=all --patterns-plan",
+        (
+            "example_suite/test_arithmetic.py",
+            "--patterns=all",
+            "--patterns-plan",
+            "-p",
+            "no:cacheprovider",
+        ),
+        _from("agentpatterns plan"),
+    ),
     "diagnostics-codegen": Recipe(
         "CI=true pytest example_suite/test_codegen.py --patterns=all -v",
         ("example_suite/test_codegen.py", "--patterns=all", "-p", "no:cacheprovider", "-v"),
