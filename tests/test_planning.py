@@ -115,6 +115,27 @@ def test_power_and_needs_are_monotone_and_consistent() -> None:
     assert planning.power(0.5, parts, 2, 5, level) == 0.0
 
 
+def test_small_designs_are_simulated_with_binary_scores_only() -> None:
+    """Up to SIMULATED_CASES binary cases, cases_needed searches the simulated power, and its
+    answer is the first design that reaches POWER; graded scores keep the t."""
+    rng = np.random.default_rng(11)
+    base, cand = _world(rng, 60, 1.6)
+    parts = planning.components(_scores(rng, base, 4), _scores(rng, cand, 4))
+    assert parts is not None and parts.counts and planning.simulated(parts, 20, 6)
+    assert not planning.simulated(parts, planning.SIMULATED_CASES + 1, 6)
+    level = 0.05
+    need = planning.cases_needed(0.2, parts, 6, level)
+    assert need is not None and need <= planning.SIMULATED_CASES
+    assert planning.power(0.2, parts, need, 6, level) >= planning.POWER
+    assert planning.power(0.2, parts, need - 1, 6, level) < planning.POWER
+    assert planning.power(0.2, parts, need, 6, level) == planning.power(0.2, parts, need, 6, level)
+    graded = planning.components(
+        {"a": [0.5, 0.7], "b": [0.2, 0.4], "c": [0.9, 1.0]},
+        {"a": [0.6, 0.8], "b": [0.3, 0.3], "c": [1.0, 1.0]},
+    )
+    assert graded is not None and graded.counts == () and not planning.simulated(graded, 10, 2)
+
+
 # --- the plan of a run ------------------------------------------------------------------------
 
 
