@@ -139,7 +139,9 @@ def decide(
     ``patterns`` maps pattern -> case -> scores so far, the baseline included;
     ``previous`` the decisions of the earlier looks, in order. ``seed`` is the summary's
     (:func:`.family.compare`'s), so a comparison is decided here exactly when the summary's
-    test at this look's level would call it better or worse. ``intervals=False`` leaves
+    test at this look's level would call it better or worse. A test with nothing to
+    compare (one pattern, or no runs on a side) has every comparison decided: it stops at
+    its first look. ``intervals=False`` leaves
     out the repeated intervals of looks that go on, unless the precision rule needs them
     (they cost most of a look's time; a simulation of many runs does without).
     """

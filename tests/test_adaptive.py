@@ -261,6 +261,14 @@ def test_precision_stops_a_run_whose_intervals_are_narrow_enough() -> None:
     assert len(without) > len(decisions)
 
 
+def test_a_test_with_nothing_to_compare_stops_at_its_first_look() -> None:
+    settings = adaptive.Settings.for_max(6, 0.05)
+    alone = adaptive.decide({"base": {"c": [1.0, 0.0]}}, "base", [], settings)
+    assert alone.stop == "decided" and alone.comparisons == ()
+    empty = adaptive.decide({"base": {"c": [1.0, 0.0]}, "a": {}}, "base", [], settings)
+    assert empty.stop == "decided" and empty.comparisons[0].p_value is None
+
+
 def test_deciding_after_a_stop_or_without_the_baseline_is_refused() -> None:
     settings = adaptive.Settings.for_max(4, 0.05)
     data = {"base": {"c": [1.0, 1.0]}, "a": {"c": [1.0, 1.0]}}
