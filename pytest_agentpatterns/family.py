@@ -104,18 +104,24 @@ class Family:
     alpha: float
     size: int
     comparisons: tuple[AccuracyComparison, ...]
+    sequential: bool = False
+    """The levels came from an adaptive run's stopping look, not from ``alpha / m``."""
 
     @property
     def level(self) -> float:
-        """The level each comparison is tested at (Bonferroni)."""
+        """The level each comparison is tested at (Bonferroni); with ``sequential``, the
+        level of the fixed design, each comparison's own is in its ``level``."""
         return self.alpha / max(1, self.size)
 
     @property
     def method(self) -> str:
-        return (
-            f"randomization t-tests, Bonferroni over {self.size} comparison"
-            f"{'s' if self.size != 1 else ''} (each at {format_level(self.level)})"
-        )
+        many = f"{self.size} comparison{'s' if self.size != 1 else ''}"
+        if self.sequential:
+            return (
+                f"randomization t-tests, Bonferroni over {many} (each at "
+                f"{format_level(self.level)}, spent over an adaptive run's looks)"
+            )
+        return f"randomization t-tests, Bonferroni over {many} (each at {format_level(self.level)})"
 
     def undecided(self) -> list[AccuracyComparison]:
         """The comparisons that showed no difference, though they could have."""
@@ -202,11 +208,16 @@ def compare(
     *,
     alpha: float = 0.05,
     seed: int = 0,
+    levels: Mapping[str, float] | None = None,
 ) -> Family:
     """Every pattern's accuracy against ``baseline_id``'s, adjusted within this test.
 
     ``patterns`` maps pattern id -> case -> repetition scores, the baseline included.
     Candidates without data on either side are "not compared" and do not count towards m.
+    ``levels`` overrides the level of the patterns it names (an adaptive run's stopping
+    look, :func:`.adaptive.final_levels`); the others keep ``alpha / m``. A comparison's
+    adjusted p is then scaled so that it is at most alpha exactly when the verdict is
+    significant.
     """
     base = patterns.get(baseline_id, {})
     candidates = [p for p in patterns if p != baseline_id]
@@ -243,8 +254,15 @@ def compare(
                 )
             )
             continue
-        out.append(_decide(pattern, baseline_id, d, level, size, seed))
-    return Family(test, baseline_id, alpha, size, tuple(out))
+        own = level if levels is None else levels.get(pattern, level)
+        if not (0 <= own <= 1):
+            raise ValueError(f"the level for {pattern} must be in [0, 1], got {own!r}")
+        scale = size if own == level else (alpha / own if own > 0 else math.inf)
+        out.append(_decide(pattern, baseline_id, d, own, scale, seed))
+    overridden = levels is not None and any(
+        p in levels and isinstance(designs.get(p), Units) for p in candidates
+    )
+    return Family(test, baseline_id, alpha, size, tuple(out), overridden)
 
 
 @dataclass(frozen=True)
@@ -298,7 +316,7 @@ def needed_cases(level: float) -> int:
 
 
 def _decide(
-    pattern: str, baseline: str, u: Units, level: float, size: int, seed: int
+    pattern: str, baseline: str, u: Units, level: float, scale: float, seed: int
 ) -> AccuracyComparison:
     test = u.test(seed)
     result = test.result()
@@ -316,7 +334,7 @@ def _decide(
         n_baseline=int(u.baseline.size),
         n_candidate=int(u.candidate.size),
     )
-    p_adj = min(1.0, result.p * size)
+    p_adj = min(1.0, result.p * scale)
     if result.min_p > level:
         need = needed_cases(level) if u.paired else None
         what = (

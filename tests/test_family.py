@@ -203,3 +203,31 @@ def test_recommendation_never_claims_what_the_table_does_not(
             assert verdict[e.by].verdict == "better"
         if e.by == "p0":  # a pattern set aside by the baseline: the table shows it worse
             assert verdict[e.pattern].verdict == "worse"
+
+
+def test_levels_override_only_the_patterns_named() -> None:
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.3, 0.7, 14)
+    data = {
+        "single": binary_pattern(rng, p, 4),
+        "up": binary_pattern(rng, np.clip(p + 0.3, 0, 1), 4),
+        "same": binary_pattern(rng, p, 4),
+    }
+    plain = family.compare("t", "single", data, alpha=0.05, seed=3)
+    assert not plain.sequential
+    assert family.compare("t", "single", data, alpha=0.05, seed=3, levels=None) == plain
+    up = next(c for c in plain.comparisons if c.pattern == "up")
+    assert up.p_value is not None and up.p_value > 1e-4
+    strict = family.compare("t", "single", data, alpha=0.05, seed=3, levels={"up": 1e-4})
+    assert strict.sequential and "adaptive" in strict.method
+    changed = {c.pattern: c for c in strict.comparisons}
+    assert changed["up"].level == 1e-4 and not changed["up"].significant
+    assert changed["up"].p_adjusted == pytest.approx(min(1.0, up.p_value * 0.05 / 1e-4))
+    assert changed["same"] == next(c for c in plain.comparisons if c.pattern == "same")
+    # At exactly its p, a comparison rejects, and its adjusted p is alpha.
+    at_p = family.compare("t", "single", data, alpha=0.05, seed=3, levels={"up": up.p_value})
+    exact = next(c for c in at_p.comparisons if c.pattern == "up")
+    assert exact.verdict == "better" and exact.p_adjusted == pytest.approx(0.05)
+    assert exact.interval is not None and 0.0 not in exact.interval
+    with pytest.raises(ValueError, match="the level for up must be in"):
+        family.compare("t", "single", data, levels={"up": 1.5})
