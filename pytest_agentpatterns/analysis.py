@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import diagnostics, family, gates, pareto, ratios, recommend, stats
+from . import diagnostics, family, gates, pareto, ratios, recommend, savings, stats
 from .metrics import GroupKey, PatternFigures, figures, sorted_groups
 from .records import ItemResult, Repetition
 
@@ -89,6 +89,8 @@ class TestAnalysis:
     n_cases: int = 0
     diagnostics: Any = None
     """Ensemble-size, escalation and loop figures (:class:`.diagnostics.Diagnostics`)."""
+    adaptive: savings.Savings | None = None
+    """What an adaptive run used and saved; None when the test ran a fixed count."""
 
     def pattern(self, pattern_id: str) -> PatternAnalysis | None:
         return next((p for p in self.patterns if p.figures.pattern == pattern_id), None)
@@ -115,8 +117,16 @@ def _analyse_test(
     base_items = next((items for key, items in members if key.pattern == baseline_id), None)
     accuracy = {key.pattern: _known(by_case(items, "accuracy")) for key, items in members}
     fam = None
+    levels = _levels(members)
     if base_items is not None and len(members) > 1:
-        fam = family.compare(test, baseline_id, accuracy, alpha=alpha, seed=seed)
+        fam = family.compare(
+            test,
+            baseline_id,
+            accuracy,
+            alpha=alpha,
+            seed=seed,
+            levels=levels,
+        )
     by_pattern = {c.pattern: c for c in fam.comparisons} if fam else {}
     patterns = []
     for key, items in members:
@@ -160,6 +170,7 @@ def _analyse_test(
         baseline=baseline_id if base_items is not None else None,
         alpha=alpha,
         seed=seed,
+        cap=min(levels.values()) if levels else None,
     )
     cases = {case for values in accuracy.values() for case in values}
     every = [i for _, items in members for i in items]
@@ -171,7 +182,17 @@ def _analyse_test(
         fam,
         len(cases),
         diagnostics.analyse(every, seed=seed),
+        savings.of(every),
     )
+
+
+def _levels(members: list[tuple[GroupKey, list[ItemResult]]]) -> dict[str, float] | None:
+    """An adaptive test's comparisons are judged at its last look's levels."""
+    for _, items in members:
+        for item in items:
+            if item.adaptive is not None and item.adaptive.get("levels"):
+                return dict(item.adaptive["levels"])
+    return None
 
 
 def evaluate_gates(

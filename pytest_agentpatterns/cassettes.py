@@ -45,7 +45,7 @@ from . import transport
 from .atomic import write_atomic
 from .execution import BranchCancelled, current_site
 from .network import blocked
-from .records import Address
+from .records import DURATION_DIGITS, Address
 from .schema import SchemaError, check_cassette
 from .scrub import KeyShape, Scrubber, ScrubRules, find_key_shape, find_key_shape_in_body
 from .transport import CallInfo, current_call
@@ -284,7 +284,13 @@ class _Shape:
         if not isinstance(metadata, dict):
             return False
         overhead = metadata.get("overhead", {})
-        return isinstance(overhead, dict) and all(_finite(v) for v in overhead.values())
+        rounds = metadata.get("rounds", [])
+        return (
+            isinstance(overhead, dict)
+            and all(_finite(v) for v in overhead.values())
+            and isinstance(rounds, list)
+            and all(type(n) is int and n >= 0 for n in rounds)
+        )
 
     def request(self, request: Any) -> bool:
         if type(request) is not dict or len(request) != 4:
@@ -841,8 +847,27 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         """Keep a live repetition's time outside calls with the cassette."""
         if self.write_protected or not (len(self.data) or self._unanswered()):
             return
-        self._metadata.setdefault("overhead", {})[f"r{repetition}"] = round(seconds, 6)
+        overhead = self._metadata.setdefault("overhead", {})
+        overhead[f"r{repetition}"] = round(seconds, DURATION_DIGITS)
         self.dirty = True
+
+    def keeps_overhead(self, repetition: int) -> bool:
+        """Whether a live repetition's time outside calls is kept (its replay composes it)."""
+        return f"r{repetition}" in self._metadata.get("overhead", {})
+
+    def recorded_rounds(self) -> list[int] | None:
+        """An adaptive recording's repetitions per round, when this cassette replays one."""
+        rounds = self._metadata.get("rounds")
+        return list(rounds) if self.write_protected and rounds else None
+
+    def remember_rounds(self, rounds: list[int]) -> None:
+        """Keep an adaptive item's repetitions per round with the cassette, so that its
+        replay runs the rounds the recording ran (saved with the calls it records)."""
+        if self.write_protected:
+            return
+        if self._metadata.get("rounds") != rounds:
+            self._metadata["rounds"] = list(rounds)
+            self.dirty = True
 
     # The httpx transports: replay, or record while the body passes through.
 
@@ -1302,12 +1327,12 @@ def run_in_cassette(
     path: Path,
     mode: str,
     meter: Any,
-    run: Callable[[Callable[[Any], None]], T],
+    run: Callable[[Callable[[Any], None], PatternCassette], T],
     scrub: ScrubRules | None = None,
 ) -> tuple[T, CassetteError | None]:
-    """Run an item inside its cassette: ``run(attach)`` calls ``attach(state)`` for each
-    repetition so its calls are metered and replayed or recorded here. ``scrub``: what the
-    user added to scrub (``--patterns-scrub``).
+    """Run an item inside its cassette: ``run(attach, cassette)`` calls ``attach(state)``
+    for each repetition so its calls are metered and replayed or recorded here. ``scrub``:
+    what the user added to scrub (``--patterns-scrub``).
 
     Returns what ``run`` returned and the error that kept the cassette from being saved
     (a key shape was found; nothing was written then), if any. Raises
@@ -1327,7 +1352,7 @@ def run_in_cassette(
             else contextlib.nullcontext()
         )
         with guard:
-            result = run(attach)
+            result = run(attach, cassette)
     return result, cassette.save_error
 
 

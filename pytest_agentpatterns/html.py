@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from . import casegrid, pareto, ratios, stats
+from . import casegrid, pareto, ratios, savings, stats
 from .analysis import PatternAnalysis, TestAnalysis
 from .family import AccuracyComparison
 from .gates import GateResult, GateRun
@@ -448,6 +448,7 @@ def _test_section(
         out.append(_comparison_table(t))
     patterns = [p.figures.pattern for p in t.patterns]
     out.append(casegrid.case_grid(t.test, patterns, results, f"test-{index}"))
+    out.extend(f'<p class="adaptive">{_e(line)}</p>' for line in savings.lines(t.adaptive))
     out.extend(_diagnostics_section(t, colours, index))
     out.append("</section>")
     return "\n".join(out)

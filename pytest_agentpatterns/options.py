@@ -34,7 +34,13 @@ MARKER_KEYWORDS = (
     "max_latency",
     "baseline_pattern",
     "check_errors",
+    "max_repeat",
+    "precision",
 )
+
+DEFAULT_MAX_REPEAT = 10
+"""An adaptive test's most repetitions per item when neither ``max_repeat`` nor a repeat
+count says otherwise."""
 
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 
@@ -120,6 +126,16 @@ def alpha_value(text: str) -> float:
     if value is None or not 0 < value < 0.5:
         raise argparse.ArgumentTypeError(
             f"{quoted(text)} is not allowed: use a number in (0, 0.5), e.g. 0.05"
+        )
+    return value
+
+
+def precision_value(text: str) -> float:
+    """A half-width of an accuracy interval in (0, 1) (argparse ``type=``)."""
+    value = _number(text)
+    if value is None or not 0 < value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{quoted(text)} is not allowed: use a number in (0, 1), e.g. 0.05"
         )
     return value
 
@@ -352,6 +368,30 @@ def add_options(parser: pytest.Parser) -> None:
         "tests at 2 repetitions (docs/statistics.md). Default: %(default)r (0.10 when given "
         "without a value: write --patterns-plan=DIFF)",
     )
+    group.addoption(
+        "--patterns-adaptive",
+        dest="agentpatterns_adaptive",
+        action="store_true",
+        default=None,
+        help="run repetitions in rounds and stop each test once its comparisons are decided "
+        "(group-sequential, docs/statistics.md); the repeat count becomes the maximum. "
+        "Default: off (a marker's repeat='auto' turns it on for one test)",
+    )
+    group.addoption(
+        "--patterns-precision",
+        dest="agentpatterns_precision",
+        type=precision_value,
+        default=None,
+        metavar="W",
+        help="adaptive runs also stop a test once every accuracy interval's half-width is at "
+        "most W, e.g. 0.05. Default: %(default)r (stop on decisions only)",
+    )
+    parser.addini(
+        "agentpatterns_adaptive",
+        "adaptive runs for every test (as --patterns-adaptive)",
+        type="bool",
+        default=False,
+    )
     parser.addini("agentpatterns_fail_on", "gates (as --patterns-fail-on)", default="")
     parser.addini(
         "agentpatterns_fail_on_inconclusive",
@@ -423,6 +463,8 @@ class Settings:
     plan: float | None = None
     pilot: int | None = None
     """With ``plan`` and no saved run: the repetitions each item runs as the plan's pilot."""
+    adaptive: bool = False
+    precision: float | None = None
 
     def for_workers(self) -> dict[str, Any]:
         """What every xdist worker must share with the controller (JSON-safe)."""
@@ -518,6 +560,10 @@ def _load_settings(config: pytest.Config, registry: Registry) -> Settings:
         evidence_chars=_evidence_chars(config),
         otel=bool(config.getoption("agentpatterns_otel") or config.getini("agentpatterns_otel")),
         plan=config.getoption("agentpatterns_plan"),
+        adaptive=bool(
+            config.getoption("agentpatterns_adaptive") or config.getini("agentpatterns_adaptive")
+        ),
+        precision=config.getoption("agentpatterns_precision"),
         **_gate_settings(config),
     )
 
@@ -702,6 +748,10 @@ class MarkerSettings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     baseline_pattern: str | None = None
     check_errors: str | None = None
+    adaptive: bool = False
+    """``repeat="auto"``: this test runs adaptively."""
+    max_repeat: int | None = None
+    precision: float | None = None
 
 
 def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -> MarkerSettings:
@@ -732,10 +782,21 @@ def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -
         except SpecError as exc:
             raise pytest.UsageError(f"{where}: agentpatterns(patterns={raw!r}): {exc}") from None
     repeat = kwargs.get("repeat")
-    if repeat is not None and (
-        isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT
+    adaptive = repeat == "auto"
+    if adaptive:
+        repeat = None
+    elif repeat is not None and not _count(repeat, MAX_REPEAT):
+        raise refuse("repeat", f"an integer from 1 to {MAX_REPEAT}, or 'auto' (adaptive)")
+    max_repeat = kwargs.get("max_repeat")
+    if max_repeat is not None and not (_count(max_repeat, MAX_REPEAT) and max_repeat >= 2):
+        raise refuse("max_repeat", f"an integer from 2 to {MAX_REPEAT}")
+    precision = kwargs.get("precision")
+    if precision is not None and (
+        isinstance(precision, bool)
+        or not isinstance(precision, (int, float))
+        or not 0 < precision < 1
     ):
-        raise refuse("repeat", f"an integer from 1 to {MAX_REPEAT}")
+        raise refuse("precision", "a number in (0, 1), e.g. 0.05")
     limits: dict[str, float] = {}
     for key, high in (("min_accuracy", 1.0), ("max_cost", None), ("max_latency", None)):
         value = kwargs.get(key)
@@ -767,4 +828,17 @@ def marker_settings(kwargs: Mapping[str, Any], where: str, registry: Registry) -
             "'error' (an exception in the test's checks is an error, the default) or "
             "'incorrect' (it counts as a wrong answer)",
         )
-    return MarkerSettings(patterns, repeat, Thresholds(**limits), baseline, check_errors)
+    return MarkerSettings(
+        patterns,
+        repeat,
+        Thresholds(**limits),
+        baseline,
+        check_errors,
+        adaptive,
+        max_repeat,
+        None if precision is None else float(precision),
+    )
+
+
+def _count(value: Any, high: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= high

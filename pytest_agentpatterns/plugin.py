@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import options, transport
+from . import options, rounds, transport
 from .budget import Ledger
 from .fixture import Agent
 from .patterns import PatternSpec, Registry, SpecError, builtin_registry
@@ -38,6 +38,7 @@ PROBE = pytest.StashKey[Any]()
 PLAN = pytest.StashKey[Any]()
 PLAN_SOURCE = pytest.StashKey[tuple[Path, tuple[ItemResult, ...]]]()
 PLANNED_REPEATS = pytest.StashKey[dict[str, int]]()
+GROUPS = pytest.StashKey[dict[str, Any]]()
 PROPERTY = "agentpatterns"
 PLANNED = "agentpatterns_planned_repeat"
 """A pilot item's property: the repetitions its test is set to (the pilot runs fewer)."""
@@ -58,8 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "agentpatterns(patterns=None, repeat=None, min_accuracy=None, max_cost=None, "
-        "max_latency=None, baseline_pattern='single', check_errors='error'): settings for a "
-        "pattern test.",
+        "max_latency=None, baseline_pattern='single', check_errors='error', max_repeat=None, "
+        "precision=None): settings for a pattern test; repeat='auto' runs it adaptively.",
     )
     registry = _registry(config)
     config.stash[REGISTRY] = registry
@@ -83,6 +84,13 @@ def pytest_configure(config: pytest.Config) -> None:
     _live_status(config)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "agentpatterns-xdist")
+        dist = config.getoption("dist", "no")
+        if config.stash[SETTINGS].adaptive and dist in ("loadgroup", "worksteal"):
+            raise pytest.UsageError(
+                f"--patterns-adaptive with --dist {dist}: an adaptive test decides from all its "
+                "items, which must run on one worker; use --dist load (the default), "
+                "loadscope or loadfile"
+            )
 
 
 def _live_status(config: pytest.Config) -> None:
@@ -126,6 +134,16 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["agentpatterns"] = self.config.stash[SETTINGS].for_workers()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        # A test's pattern items run on one worker: an adaptive test decides from all of
+        # them after each round (rounds.py). Other items are scheduled as by "load".
+        if config.getvalue("dist") != "load":
+            return None
+        from .scheduling import TestScheduling
+
+        return TestScheduling(config, log, config.stash[REGISTRY])
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         # Workers collect, so a bad marker stops them; the run must stop with the same usage
@@ -354,6 +372,72 @@ def _plan(item: pytest.Function) -> ItemPlan:
     )
 
 
+def _group(item: pytest.Item) -> Any:
+    """The adaptive test ``item`` belongs to (:class:`.rounds.Group`), or None."""
+    config = item.config
+    groups: dict[str, Any] = config.stash.setdefault(GROUPS, {})
+    test = item.nodeid.split("[", 1)[0]
+    if test in groups:
+        return groups[test]
+    if not isinstance(item, pytest.Function) or "agent" not in item.fixturenames:
+        groups[test] = None
+        return None
+    settings = config.stash[SETTINGS]
+    marker = _marker(item, config)
+    if not (settings.adaptive or marker.adaptive) or settings.pilot is not None:
+        groups[test] = None  # a plan's pilot runs its fixed small count
+        return None
+    from . import adaptive
+
+    members = [
+        i
+        for i in item.session.items
+        if i.nodeid.split("[", 1)[0] == test and "agent" in getattr(i, "fixturenames", ())
+    ]
+    max_repeat = max(
+        2,
+        marker.max_repeat
+        or settings.repeat
+        or marker.repeat
+        or settings.ini_repeat
+        or options.DEFAULT_MAX_REPEAT,
+    )
+    share = None
+    if settings.budget is not None:
+        share = settings.budget / max(1, _adaptive_tests(item.session))
+    groups[test] = rounds.Group(
+        test,
+        members,
+        adaptive.Settings.for_max(
+            max_repeat, settings.alpha, precision=marker.precision or settings.precision
+        ),
+        _plan(item).baseline_pattern,
+        share=share,
+        seed=settings.seed,
+    )
+    return groups[test]
+
+
+def _adaptive_tests(session: pytest.Session) -> int:
+    """How many tests of the session run adaptively (they share the budget)."""
+    settings = session.config.stash[SETTINGS]
+    tests = set()
+    for item in session.items:
+        if isinstance(item, pytest.Function) and "agent" in item.fixturenames:
+            if settings.adaptive or _marker(item, session.config).adaptive:
+                tests.add(item.nodeid.split("[", 1)[0])
+    return len(tests)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    group = _group(item)
+    if group is None:
+        return None
+    rounds.protocol(group, item, nextitem)
+    return True
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if "agent" not in pyfuncitem.fixturenames:
@@ -392,16 +476,28 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
     problem: str | None = None
     states: list[Any] = []
-    try:
-        outcome, not_saved = run_in_cassette(
-            path,
-            settings.record_mode,
-            meter,
-            lambda attach: enrich(
+    group = _group(pyfuncitem)
+
+    def run(attach: Any, cassette: Any) -> Any:
+        if group is None:
+            return enrich(
                 run_item(plan, body, agent, hooks=[attach, states.append]), body, agent, probe
-            ),
-            scrub=settings.scrub,
+            )
+        this = group.count(pyfuncitem, cassette.recorded_rounds())
+        cassette.remember_rounds(group.rounds_of(pyfuncitem, this))
+        rounds_plan = replace(plan, repeat=this.count, first=this.first, earlier=this.earlier)
+        done = enrich(
+            run_item(rounds_plan, body, agent, hooks=[attach, states.append]), body, agent, probe
         )
+        group.ran(pyfuncitem, this, done.result, live=not cassette.write_protected)
+        return done
+
+    mode = settings.record_mode
+    if group is not None:
+        mode = group.record_mode(pyfuncitem, mode)
+        pyfuncitem.user_properties[:] = [p for p in pyfuncitem.user_properties if p[0] != PROPERTY]
+    try:
+        outcome, not_saved = run_in_cassette(path, mode, meter, run, scrub=settings.scrub)
     except CassetteError as exc:
         problem = str(exc)
     if problem is not None:

@@ -70,12 +70,14 @@ def recommend(
     baseline: str | None = None,
     alpha: float = 0.05,
     seed: int = 0,
+    cap: float | None = None,
 ) -> Recommendation | None:
     """The cheapest, then fastest, pattern that no other is shown to beat on accuracy.
 
     ``accuracy`` maps pattern -> case -> repetition scores; ``cost`` is cost per run (None:
     unknown, ranked after every known cost); ``latency`` the p50. None with fewer than two
-    patterns that have scores.
+    patterns that have scores. ``cap`` bounds the pairwise level (an adaptive run's summary
+    judges at its last look's levels, which can be below alpha over the pairs).
     """
     means = {
         name: _mean_of_case_means(cases)
@@ -86,7 +88,7 @@ def recommend(
         return None
     names = sorted(means)
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    level = alpha / len(pairs)
+    level = alpha / len(pairs) if cap is None else min(alpha / len(pairs), cap)
 
     def rank(name: str) -> tuple[float, float, float, str]:
         c, lat = cost.get(name), latency.get(name)

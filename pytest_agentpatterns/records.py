@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 Outcome = Literal["correct", "incorrect", "scored", "error"]
 
+DURATION_DIGITS = 6
+"""Seconds are kept to the microsecond: in cassettes, and in the live run's figures."""
+
 JUDGE_ROLE = "judge"
 """The role of calls an LLM judge made from the test body: recorded and replayed like any call,
 but not part of the task's cost, tokens, calls or latency (see ``Repetition.judge_cost``)."""
@@ -242,6 +245,10 @@ class ItemResult:
     """Why the item stopped early (budget or call cap spent), in one line; None when not."""
     cassette_error: str | None = None
     """Why the item's cassette was not written (nothing was); None when it was."""
+    adaptive: dict[str, Any] | None = None
+    """An adaptive run's test-level outcome (:func:`.rounds.summary`): the item's
+    repetitions per round, why the test stopped, the levels its comparisons were judged at;
+    None when the test ran a fixed number of repetitions."""
 
     @property
     def n(self) -> int:
@@ -263,6 +270,7 @@ class ItemResult:
             "stopped": self.stopped,
             "cassette_error": self.cassette_error,
             "repetitions": [r.to_dict() for r in self.repetitions],
+            **({"adaptive": self.adaptive} if self.adaptive is not None else {}),
         }
 
     @classmethod

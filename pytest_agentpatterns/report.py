@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import diagnostics, family, gates, ratios, recommend
+from . import diagnostics, family, gates, ratios, recommend, savings
 from .analysis import TestAnalysis
 from .atomic import write_atomic
 from .records import ItemResult
@@ -112,6 +112,7 @@ def _analysis(t: TestAnalysis) -> dict[str, Any]:
         },
         "recommendation": _recommendation(t.recommendation),
         "diagnostics": None if not t.diagnostics else diagnostics.as_dict(t.diagnostics),
+        "adaptive": savings.as_dict(t.adaptive),
         "patterns": [
             {
                 "pattern": p.figures.pattern,

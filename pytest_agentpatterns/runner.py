@@ -14,7 +14,7 @@ from . import evidence
 from .execution import CallRefused, RepetitionState, enter_body, leave_body, virtual_latency
 from .fixture import Agent, MissingRole
 from .metrics import percentile
-from .records import ItemResult, Outcome, Repetition
+from .records import DURATION_DIGITS, ItemResult, Outcome, Repetition
 
 
 class ReplayMiss(CallRefused):
@@ -49,6 +49,10 @@ class ItemPlan:
     """How much of each output, message and excerpt the report keeps (0: none)."""
     check_errors: str | None = None
     """The marker's ``check_errors`` (wins over the task's); None when not given."""
+    first: int = 0
+    """The index of the first repetition to run (an adaptive round after the first)."""
+    earlier: tuple[Repetition, ...] = ()
+    """The repetitions earlier rounds ran, part of the item's result and judgement."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ def run_item(
     repetitions: list[Repetition] = []
     stopped: str | None = None
     scrubber: Any = None
-    for index in range(plan.repeat):
+    end = plan.first + plan.repeat
+    for index in range(plan.first, end):
         state = RepetitionState(index)
         state.evidence_chars = plan.evidence_chars
         for hook in hooks:
@@ -117,7 +122,7 @@ def run_item(
             # counted; the item's other repetitions are not run.
             if state.replayer is not None:
                 state.replayer.forget_cancellations(index)
-            stopped = _stop_message(state, plan.repeat - index)
+            stopped = _stop_message(state, end - index)
             break
         if state.failures:
             outcome, error = "error", "\n".join(state.failures)
@@ -142,7 +147,7 @@ def run_item(
         plan.test,
         plan.case,
         plan.pattern,
-        evidence.finish(repetitions, scrubber, plan.evidence_chars),
+        plan.earlier + evidence.finish(repetitions, scrubber, plan.evidence_chars),
         plan.baseline_pattern,
         thresholds=plan.thresholds.as_dict(),
         stopped=stopped,
@@ -194,9 +199,13 @@ def _latency(state: RepetitionState, bound: int | None) -> float:
     replayer = state.replayer
     if state.replayed or (replayer is not None and replayer.replays(state.index)):
         return virtual + (replayer.overhead(state.index) if replayer is not None else 0.0)
-    if replayer is not None:
-        replayer.remember_overhead(state.index, max(0.0, state.wall - virtual))
-    return state.wall
+    if replayer is None:
+        return state.wall
+    # As the replay will compose it: the calls on the virtual clock plus the time spent
+    # outside them, both at the cassette's precision (identical reports, record and replay).
+    overhead = round(max(0.0, state.wall - virtual), DURATION_DIGITS)
+    replayer.remember_overhead(state.index, overhead)
+    return virtual + overhead if replayer.keeps_overhead(state.index) else state.wall
 
 
 def judge(result: ItemResult, thresholds: Thresholds) -> str | None:

@@ -327,6 +327,17 @@ _ITEM = record(
         "thresholds": record(
             {}, {"min_accuracy": number(0, 1), "max_cost": number(0), "max_latency": number(0)}
         ),
+        "adaptive": nullable(
+            record(
+                {
+                    "rounds": list_of(integer(0)),
+                    "max_repeat": integer(1),
+                    "looks": integer(0),
+                    "stop": nullable(string),
+                },
+                {"levels": map_of(number(0, 1))},
+            )
+        ),
     },
 )
 
@@ -413,7 +424,7 @@ _CASSETTE = record(
         "version": one_of(CASSETTE_VERSION),
         "interactions": list_of(record({"request": _REQUEST, "response": _RESPONSE})),
     },
-    {"metadata": record({}, {"overhead": map_of(number(0))})},
+    {"metadata": record({}, {"overhead": map_of(number(0)), "rounds": list_of(integer(0))})},
 )
 
 

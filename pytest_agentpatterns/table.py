@@ -14,7 +14,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
-from . import diagnostics, family, gates, ratios, stats
+from . import diagnostics, family, gates, ratios, savings, stats
 from .analysis import PatternAnalysis, TestAnalysis
 from .records import ItemResult
 
@@ -261,7 +261,7 @@ def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:
             rec = short_id(rec)
         if rec:
             lines.append(_fit("  " + rec, width))
-    for note in family_notes(t):
+    for note in family_notes(t) + savings.lines(t.adaptive):
         lines.extend(textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="    "))
     if verbose:
         lines.extend(_verbose_lines(t, width))
@@ -465,6 +465,7 @@ def render_markdown(
         if t.family is not None:
             extra.append(f"Accuracy against {t.baseline}: {t.family.method}.")
         extra.extend(family_notes(t))
+        extra.extend(savings.lines(t.adaptive))
         extra.extend(diagnostics.lines(t.diagnostics))
         parts.append("\n".join(f"- {e}" for e in extra))
     parts.append(LEGEND)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from . import backoff
 from .budget import Ledger, Limits, worst_case_usage
 from .execution import BranchCancelled, CallRefused, CallSite, RepetitionState, current_site
-from .records import Address, CallRecord
+from .records import DURATION_DIGITS, Address, CallRecord
 from .scrub import public_url
 from .usage import Usage, usage_from_response
 
@@ -335,10 +335,16 @@ class _Call:
         info = self.info
         state = self.site.state
         replayed = info.replayed_duration is not None
-        duration = info.replayed_duration if replayed else time.perf_counter() - info.started
+        # Live durations are kept at the cassette's precision, so that the recording run's
+        # report is the one its replay gives, byte for byte.
+        duration = (
+            info.replayed_duration
+            if replayed
+            else round(time.perf_counter() - info.started, DURATION_DIGITS)
+        )
         assert duration is not None
         if info.stored is not None and not replayed:
-            info.stored["duration"] = round(duration, 6)
+            info.stored["duration"] = duration
         usage: Usage | None
         cost: float | None
         request_body = _body(self.request)

@@ -16,8 +16,10 @@ import scipy.stats  # noqa: F401
 import tabulate  # noqa: F401
 import vcr  # noqa: F401
 
+import pytest_agentpatterns.adaptive
 import pytest_agentpatterns.analysis
-import pytest_agentpatterns.html  # noqa: F401
+import pytest_agentpatterns.html
+import pytest_agentpatterns.savings  # noqa: F401
 from pytest_agentpatterns.sim import Simulator
 
 # One question the simulator answers right or wrong, with exactly one wrong answer, so that
