@@ -140,6 +140,18 @@ RECIPES: dict[str, Recipe] = {
         ),
         _from("agentpatterns plan"),
     ),
+    "adaptive-triage": Recipe(
+        "CI=true pytest example_suite/test_triage.py --patterns=single,parallel(n=5) "
+        "--patterns-adaptive",
+        (
+            "example_suite/test_triage.py",
+            "--patterns=single,parallel(n=5)",
+            "--patterns-adaptive",
+            "-p",
+            "no:cacheprovider",
+        ),
+        _block("test_triage.py::test_triage ("),
+    ),
     "diagnostics-codegen": Recipe(
         "CI=true pytest example_suite/test_codegen.py --patterns=all -v",
         ("example_suite/test_codegen.py", "--patterns=all", "-p", "no:cacheprovider", "-v"),

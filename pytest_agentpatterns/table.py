@@ -155,7 +155,7 @@ def family_notes(t: TestAnalysis) -> list[str]:
         names = ", ".join(c.pattern for c in undecided)
         what = (
             f"differences smaller than about {_span(span)} could go unseen (80% power at "
-            f"{family.format_level(fam.level)} each, {fam.size} comparisons)"
+            f"{_levels_text(fam)}, {fam.size} comparison{'s' if fam.size != 1 else ''})"
             if span
             else "the data could not say how large a difference could go unseen"
         )
@@ -168,6 +168,15 @@ def family_notes(t: TestAnalysis) -> list[str]:
         if c.verdict == "not compared":
             notes.append(f"{c.pattern} not compared: {c.note}")
     return notes
+
+
+def _levels_text(fam: family.Family) -> str:
+    """The level the undecided comparisons were judged at (an adaptive run's last look's)."""
+    if not fam.sequential:
+        return f"{family.format_level(fam.level)} each"
+    levels = sorted({c.level for c in fam.undecided()})
+    shown = " to ".join(family.format_level(x) for x in (levels[0], levels[-1])[: len(levels)])
+    return f"{shown} (the last look's)"
 
 
 def _span(span: tuple[float, float] | None) -> str:
