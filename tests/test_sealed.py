@@ -78,8 +78,15 @@ def test_fail(agent, kind):
 
 
 def test_a_failed_branch_cancels_its_siblings_and_waits_for_them(
-    pytester: pytest.Pytester, sim_env: Simulator
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A simulator of its own: the session's may be reached by other tests' clients meanwhile.
+    with Simulator(time_scale=0.0) as sim:
+        monkeypatch.setenv("SIM_URL", sim.base_url)
+        _cancel_and_replay(pytester, sim)
+
+
+def _cancel_and_replay(pytester: pytest.Pytester, sim_env: Simulator) -> None:
     pytester.makepyfile(CANCELLING)
     requests, connections = sim_env.request_count, sim_env.connection_count
     report = pytester.path / "record.json"
