@@ -61,7 +61,7 @@ def describe(load_before: str | None = None) -> list[tuple[str, str]]:
     """(label, value) rows describing this machine and run."""
     packages = ", ".join(f"{k} {v}" for k, v in versions().items())
     rows = [
-        ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", cpu_model()),
         ("cores", str(cores())),
         ("OS", f"{platform.system()} {platform.release()}"),

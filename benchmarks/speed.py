@@ -8,8 +8,9 @@ Sections (``--only`` picks some):
 - ``open``: opening a 10,000-interaction cassette against ``json.loads`` of the same file;
 - ``items``: 1,000 trivial items that request ``agent`` against the same work in plain
   test functions without the plugin (CPU time of whole pytest sessions);
-- ``suite``: replaying ``example_suite/`` with this tree against ``main`` (its package
-  exported with ``git archive`` and put first on ``PYTHONPATH``);
+- ``suite``: replaying ``example_suite/`` with this tree against ``main`` as issue 14 found
+  it (``BASELINE``; its package exported with ``git archive`` and put first on
+  ``PYTHONPATH``);
 - ``fanout``: a ``parallel(n=64)`` repetition against a ``single`` one (``fanout.py``);
 - ``xdist``: replaying ``example_suite/`` with ``-n 0``, ``-n 2`` and ``-n 4``.
 
@@ -48,6 +49,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
 SECTIONS = ("process", "open", "items", "suite", "fanout", "xdist")
+BASELINE = "f76dc9a"
+"""What the example suite is measured against: ``main`` when issue 14 was filed."""
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,7 @@ def _copy_suite(root: Path) -> Path:
 
 def _export_main(root: Path) -> tuple[Path, str]:
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "main"],
+        ["git", "rev-parse", "--short", BASELINE],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -282,7 +285,7 @@ def _export_main(root: Path) -> tuple[Path, str]:
     target = root / "main"
     target.mkdir()
     archive = subprocess.run(
-        ["git", "archive", "main", "pytest_agentpatterns"],
+        ["git", "archive", BASELINE, "pytest_agentpatterns"],
         cwd=ROOT,
         capture_output=True,
         check=True,
@@ -291,10 +294,11 @@ def _export_main(root: Path) -> tuple[Path, str]:
     return target, commit
 
 
-def _imported_from(env: dict[str, str]) -> str:
+def _imported_from(env: dict[str, str], cwd: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-c", "import pytest_agentpatterns as p; print(p.__file__)"],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=True,
@@ -313,7 +317,7 @@ def suite_rows(runs: int, notes: list[str]) -> list[Row]:
         suite = _copy_suite(Path(tmp))
         exported, commit = _export_main(Path(tmp))
         envs = {"branch": pytest_env(), "main": pytest_env(PYTHONPATH=str(exported))}
-        if not _imported_from(envs["main"]).startswith(str(exported)):
+        if not _imported_from(envs["main"], suite).startswith(str(exported)):
             raise RuntimeError("main's export is not what the child imports")
         items = 0
         for env in envs.values():
