@@ -346,11 +346,26 @@ def suite_rows(runs: int, notes: list[str]) -> list[Row]:
     ]
 
 
-def xdist_rows(runs: int, notes: list[str]) -> tuple[list[Row], dict[str, float]]:
+@dataclass(frozen=True)
+class Xdist:
+    """Median wall times per ``-n``, and the CPU of what every worker repeats."""
+
+    walls: dict[str, float]
+    startup_cpu: float
+    """Start-up and collection alone (``--collect-only``): what each worker does again."""
+    replay_cpu: float
+    """The whole ``-n 0`` replay."""
+
+
+COLLECT = ["--collect-only", "-q", "-p", "no:randomly", "--patterns-record=none", "-p", "no:xdist"]
+
+
+def xdist_rows(runs: int, notes: list[str]) -> tuple[list[Row], Xdist]:
     _progress("xdist: example_suite/ with -n 0, 2, 4")
     workers = ("0", "2", "4")
     seconds: dict[str, list[float]] = {n: [] for n in workers}
     cpu: dict[str, list[float]] = {n: [] for n in workers}
+    startup: list[float] = []
     with tempfile.TemporaryDirectory(prefix="speed-xdist-") as tmp:
         suite = _copy_suite(Path(tmp))
         for n in workers:
@@ -361,6 +376,7 @@ def xdist_rows(runs: int, notes: list[str]) -> tuple[list[Row], dict[str, float]
                 run = run_pytest([*REPLAY, "-n", n], suite)
                 seconds[n].append(run.seconds)
                 cpu[n].append(run.cpu_seconds)
+            startup.append(run_pytest(COLLECT, suite).cpu_seconds)
     rows = []
     for n in ("2", "4"):
         ratio = Ratio.of(seconds[n], seconds["0"])
@@ -371,11 +387,16 @@ def xdist_rows(runs: int, notes: list[str]) -> tuple[list[Row], dict[str, float]
                 "(reported)",
                 "",
                 f"-n {n}: {median(seconds[n]):.2f} s wall, {median(cpu[n]):.2f} s CPU; -n 0: "
-                f"{median(seconds['0']):.2f} s wall, {median(cpu['0']):.2f} s CPU",
+                f"{median(seconds['0']):.2f} s wall, {median(cpu['0']):.2f} s CPU; start-up "
+                f"and collection, which each worker repeats: {median(startup):.2f} s CPU",
             )
         )
-    notes.append(f"xdist: `pytest {' '.join(REPLAY)} -n N` on {machine.cores()} cores.")
-    return rows, {f"-n {n}": median(seconds[n]) for n in workers}
+    notes.append(
+        f"xdist: `pytest {' '.join(REPLAY)} -n N` on {machine.cores()} cores; start-up and "
+        f"collection: `pytest {' '.join(COLLECT)}`."
+    )
+    walls = {f"-n {n}": median(seconds[n]) for n in workers}
+    return rows, Xdist(walls, median(startup), median(cpu["0"]))
 
 
 def fanout_rows(cases: int, width: int) -> list[Row]:
@@ -471,7 +492,8 @@ def performance_section(
     return f"## Replay speed (issue 14)\n\n{heads}\n\n{table}\n\n{bullets}\n"
 
 
-def xdist_section(walls: dict[str, float], command: str) -> str:
+def xdist_section(xdist: Xdist, command: str) -> str:
+    walls = xdist.walls
     fastest = min(walls, key=lambda k: walls[k])
     table = tabulate(
         [[k, f"{v:.2f} s", f"{v / walls['-n 0']:.2f}x"] for k, v in walls.items()],
@@ -483,6 +505,11 @@ def xdist_section(walls: dict[str, float], command: str) -> str:
         "the suite again, which costs more than the replay it takes over."
         if fastest == "-n 0"
         else f"`{fastest}`."
+    )
+    advice += (
+        f" Start-up and collection alone (`pytest --collect-only`) took {xdist.startup_cpu:.2f} s "
+        f"of CPU, which every worker repeats, against {xdist.replay_cpu:.2f} s for the whole "
+        "replay without `-n`; most of it is importing the SDKs the tests import."
     )
     return (
         "## When to use `-n`\n\n"
@@ -519,7 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "benchmarks/speed.py", *(argv or sys.argv[1:])])
     rows: list[Row] = []
     notes: list[str] = []
-    walls: dict[str, float] = {}
+    xdist: Xdist | None = None
     if "process" in args.only:
         rows += process_rows(args.sizes, args.runs + 2, notes)
     if "open" in args.only:
@@ -531,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "fanout" in args.only:
         rows += fanout_rows(args.cases, args.width)
     if "xdist" in args.only:
-        more, walls = xdist_rows(args.runs, notes)
+        more, xdist = xdist_rows(args.runs, notes)
         rows += more
     before: list[str] = []
     if set(args.only) != set(SECTIONS) and not args.no_write:
@@ -543,8 +570,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(section)
     if not args.no_write:
         replace_section(ROOT / "docs" / "performance.md", section)
-        if walls:
-            replace_section(ROOT / "docs" / "xdist.md", xdist_section(walls, command))
+        if xdist is not None:
+            replace_section(ROOT / "docs" / "xdist.md", xdist_section(xdist, command))
     return 0
 
 
