@@ -8,8 +8,9 @@ Sections (``--only`` picks some):
 - ``open``: opening a 10,000-interaction cassette against ``json.loads`` of the same file;
 - ``items``: 1,000 trivial items that request ``agent`` against the same work in plain
   test functions without the plugin (CPU time of whole pytest sessions);
-- ``suite``: replaying ``example_suite/`` with this tree against ``main`` (its package
-  exported with ``git archive`` and put first on ``PYTHONPATH``);
+- ``suite``: replaying ``example_suite/`` with this tree against ``main`` as issue 14 found
+  it (``BASELINE``; its package exported with ``git archive`` and put first on
+  ``PYTHONPATH``);
 - ``fanout``: a ``parallel(n=64)`` repetition against a ``single`` one (``fanout.py``);
 - ``xdist``: replaying ``example_suite/`` with ``-n 0``, ``-n 2`` and ``-n 4``.
 
@@ -48,6 +49,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
 SECTIONS = ("process", "open", "items", "suite", "fanout", "xdist")
+BASELINE = "f76dc9a"
+"""What the example suite is measured against: ``main`` when issue 14 was filed."""
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,7 @@ def _copy_suite(root: Path) -> Path:
 
 def _export_main(root: Path) -> tuple[Path, str]:
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "main"],
+        ["git", "rev-parse", "--short", BASELINE],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -282,7 +285,7 @@ def _export_main(root: Path) -> tuple[Path, str]:
     target = root / "main"
     target.mkdir()
     archive = subprocess.run(
-        ["git", "archive", "main", "pytest_agentpatterns"],
+        ["git", "archive", BASELINE, "pytest_agentpatterns"],
         cwd=ROOT,
         capture_output=True,
         check=True,
@@ -291,10 +294,11 @@ def _export_main(root: Path) -> tuple[Path, str]:
     return target, commit
 
 
-def _imported_from(env: dict[str, str]) -> str:
+def _imported_from(env: dict[str, str], cwd: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-c", "import pytest_agentpatterns as p; print(p.__file__)"],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=True,
@@ -313,7 +317,7 @@ def suite_rows(runs: int, notes: list[str]) -> list[Row]:
         suite = _copy_suite(Path(tmp))
         exported, commit = _export_main(Path(tmp))
         envs = {"branch": pytest_env(), "main": pytest_env(PYTHONPATH=str(exported))}
-        if not _imported_from(envs["main"]).startswith(str(exported)):
+        if not _imported_from(envs["main"], suite).startswith(str(exported)):
             raise RuntimeError("main's export is not what the child imports")
         items = 0
         for env in envs.values():
@@ -342,11 +346,26 @@ def suite_rows(runs: int, notes: list[str]) -> list[Row]:
     ]
 
 
-def xdist_rows(runs: int, notes: list[str]) -> tuple[list[Row], dict[str, float]]:
+@dataclass(frozen=True)
+class Xdist:
+    """Median wall times per ``-n``, and the CPU of what every worker repeats."""
+
+    walls: dict[str, float]
+    startup_cpu: float
+    """Start-up and collection alone (``--collect-only``): what each worker does again."""
+    replay_cpu: float
+    """The whole ``-n 0`` replay."""
+
+
+COLLECT = ["--collect-only", "-q", "-p", "no:randomly", "--patterns-record=none", "-p", "no:xdist"]
+
+
+def xdist_rows(runs: int, notes: list[str]) -> tuple[list[Row], Xdist]:
     _progress("xdist: example_suite/ with -n 0, 2, 4")
     workers = ("0", "2", "4")
     seconds: dict[str, list[float]] = {n: [] for n in workers}
     cpu: dict[str, list[float]] = {n: [] for n in workers}
+    startup: list[float] = []
     with tempfile.TemporaryDirectory(prefix="speed-xdist-") as tmp:
         suite = _copy_suite(Path(tmp))
         for n in workers:
@@ -357,6 +376,7 @@ def xdist_rows(runs: int, notes: list[str]) -> tuple[list[Row], dict[str, float]
                 run = run_pytest([*REPLAY, "-n", n], suite)
                 seconds[n].append(run.seconds)
                 cpu[n].append(run.cpu_seconds)
+            startup.append(run_pytest(COLLECT, suite).cpu_seconds)
     rows = []
     for n in ("2", "4"):
         ratio = Ratio.of(seconds[n], seconds["0"])
@@ -367,11 +387,16 @@ def xdist_rows(runs: int, notes: list[str]) -> tuple[list[Row], dict[str, float]
                 "(reported)",
                 "",
                 f"-n {n}: {median(seconds[n]):.2f} s wall, {median(cpu[n]):.2f} s CPU; -n 0: "
-                f"{median(seconds['0']):.2f} s wall, {median(cpu['0']):.2f} s CPU",
+                f"{median(seconds['0']):.2f} s wall, {median(cpu['0']):.2f} s CPU; start-up "
+                f"and collection, which each worker repeats: {median(startup):.2f} s CPU",
             )
         )
-    notes.append(f"xdist: `pytest {' '.join(REPLAY)} -n N` on {machine.cores()} cores.")
-    return rows, {f"-n {n}": median(seconds[n]) for n in workers}
+    notes.append(
+        f"xdist: `pytest {' '.join(REPLAY)} -n N` on {machine.cores()} cores; start-up and "
+        f"collection: `pytest {' '.join(COLLECT)}`."
+    )
+    walls = {f"-n {n}": median(seconds[n]) for n in workers}
+    return rows, Xdist(walls, median(startup), median(cpu["0"]))
 
 
 def fanout_rows(cases: int, width: int) -> list[Row]:
@@ -467,7 +492,8 @@ def performance_section(
     return f"## Replay speed (issue 14)\n\n{heads}\n\n{table}\n\n{bullets}\n"
 
 
-def xdist_section(walls: dict[str, float], command: str) -> str:
+def xdist_section(xdist: Xdist, command: str) -> str:
+    walls = xdist.walls
     fastest = min(walls, key=lambda k: walls[k])
     table = tabulate(
         [[k, f"{v:.2f} s", f"{v / walls['-n 0']:.2f}x"] for k, v in walls.items()],
@@ -479,6 +505,11 @@ def xdist_section(walls: dict[str, float], command: str) -> str:
         "the suite again, which costs more than the replay it takes over."
         if fastest == "-n 0"
         else f"`{fastest}`."
+    )
+    advice += (
+        f" Start-up and collection alone (`pytest --collect-only`) took {xdist.startup_cpu:.2f} s "
+        f"of CPU, which every worker repeats, against {xdist.replay_cpu:.2f} s for the whole "
+        "replay without `-n`; most of it is importing the SDKs the tests import."
     )
     return (
         "## When to use `-n`\n\n"
@@ -515,7 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "benchmarks/speed.py", *(argv or sys.argv[1:])])
     rows: list[Row] = []
     notes: list[str] = []
-    walls: dict[str, float] = {}
+    xdist: Xdist | None = None
     if "process" in args.only:
         rows += process_rows(args.sizes, args.runs + 2, notes)
     if "open" in args.only:
@@ -527,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "fanout" in args.only:
         rows += fanout_rows(args.cases, args.width)
     if "xdist" in args.only:
-        more, walls = xdist_rows(args.runs, notes)
+        more, xdist = xdist_rows(args.runs, notes)
         rows += more
     before: list[str] = []
     if set(args.only) != set(SECTIONS) and not args.no_write:
@@ -539,8 +570,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(section)
     if not args.no_write:
         replace_section(ROOT / "docs" / "performance.md", section)
-        if walls:
-            replace_section(ROOT / "docs" / "xdist.md", xdist_section(walls, command))
+        if xdist is not None:
+            replace_section(ROOT / "docs" / "xdist.md", xdist_section(xdist, command))
     return 0
 
 

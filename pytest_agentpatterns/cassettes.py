@@ -398,7 +398,7 @@ class Persister:
             raise CassetteError(f"cassette {path} is not a file; {cls.ADVICE}")
         try:
             data = path.read_bytes().decode("utf-8")
-            if not data.strip():
+            if not data or data.isspace():  # data.strip() would copy the whole file
                 raise ValueError("the file is empty")
             document: dict[str, Any] = _checked(serializer.deserialize(data))
         except SchemaError as exc:
@@ -495,7 +495,10 @@ class Interactions:
     def response(self, index: int) -> dict[str, Any]:
         response = self._responses[index]
         if response is None:
-            response = self._responses[index] = self._build_response(self._raw[index]["response"])
+            raw = self._raw[index]
+            response = self._responses[index] = self._build_response(raw["response"])
+            # From now on the built response is the one read: the parsed one is let go.
+            self._raw[index] = {"request": raw["request"]}
         return response
 
     def append(self, pair: tuple[Request, dict[str, Any]]) -> None:

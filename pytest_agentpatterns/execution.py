@@ -483,7 +483,6 @@ class Flow:
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None
-_LOOP_THREAD: threading.Thread | None = None
 
 
 def _loop() -> asyncio.AbstractEventLoop:
@@ -492,15 +491,76 @@ def _loop() -> asyncio.AbstractEventLoop:
     Async SDK clients keep connection pools bound to the loop that first used them, so a
     module-level ``AsyncAnthropic`` client must see the same loop in every repetition.
     """
-    global _LOOP, _LOOP_THREAD
+    global _LOOP
     with _EXECUTOR_LOCK:
         if _LOOP is None or _LOOP.is_closed():
             _LOOP = asyncio.new_event_loop()
-            _LOOP_THREAD = threading.Thread(
-                target=_LOOP.run_forever, name="agentpatterns-loop", daemon=True
-            )
-            _LOOP_THREAD.start()
         return _LOOP
+
+
+class _Driver:
+    """Who runs the shared loop: the thread calling ``agent.run``, in place.
+
+    Handing every flow to a thread of its own cost a wake-up each way (with the GIL handed
+    over twice), more than a trivial item's whole run. So the caller runs the loop itself;
+    a flow started from another thread meanwhile (a sync role function calling
+    ``agent.run``, threads of the test's own) is handed to the running loop, and the
+    driving thread keeps the loop running until those flows are done too.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._driving = False
+        self._guests = 0
+        self._idle: asyncio.Future[None] | None = None
+
+    def run(self, loop: asyncio.AbstractEventLoop, start: Callable[[], tuple[Any, Future[T]]]) -> T:
+        """Run the flow ``start()`` schedules on ``loop`` and return its result."""
+        with self._lock:
+            drive, self._driving = not self._driving, True
+            if not drive:
+                self._guests += 1
+        if not drive:
+            handed: list[Future[T]] = []
+            ready = threading.Event()
+
+            def begin() -> None:
+                handed.append(start()[1])
+                handed[0].add_done_callback(lambda _: self._guest_done())
+                ready.set()
+
+            loop.call_soon_threadsafe(begin)
+            ready.wait()
+            return handed[0].result()
+        try:
+            task, done = start()
+            try:
+                loop.run_until_complete(task)
+            except BaseException:
+                if not done.done():
+                    raise  # interrupted (KeyboardInterrupt), not the flow's own error
+            return done.result()
+        finally:
+            self._leave(loop)
+
+    def _leave(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Stop driving once no flow handed over meanwhile is still running."""
+        while True:
+            with self._lock:
+                if self._guests == 0:
+                    self._driving = False
+                    return
+                self._idle = loop.create_future()
+            loop.run_until_complete(self._idle)
+
+    def _guest_done(self) -> None:
+        with self._lock:
+            self._guests -= 1
+            if self._guests == 0 and self._idle is not None and not self._idle.done():
+                self._idle.set_result(None)
+
+
+_DRIVER = _Driver()
 
 
 def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
@@ -510,14 +570,26 @@ def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
     context variables of the user's code carry over.
     """
     loop = _loop()
-    if threading.current_thread() is _LOOP_THREAD:
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
         raise RuntimeError(
             "agent.run() was called from inside an async role function; use await agent.arun()"
         )
     ctx = contextvars.copy_context()
-    done: Future[T] = Future()
+    if running is not None:
+        # This thread runs a loop of its own (agent.run from async code): it cannot run the
+        # shared one, so a helper thread does while the caller blocks, as before.
+        def elsewhere() -> T:
+            return run_flow(coro_factory)
 
-    def start() -> None:
+        with ThreadPoolExecutor(1, thread_name_prefix="agentpatterns-flow") as helper:
+            return helper.submit(ctx.run, elsewhere).result()
+
+    def start() -> tuple[asyncio.Task[T], Future[T]]:
+        done: Future[T] = Future()
         task = ctx.run(loop.create_task, _as_coroutine(coro_factory))
 
         def finish(task: asyncio.Task[T]) -> None:
@@ -529,9 +601,9 @@ def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
                 done.set_result(task.result())
 
         task.add_done_callback(finish)
+        return task, done
 
-    loop.call_soon_threadsafe(start)
-    return done.result()
+    return _DRIVER.run(loop, start)
 
 
 async def _as_coroutine(factory: Callable[[], Awaitable[T]]) -> T:

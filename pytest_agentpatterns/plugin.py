@@ -598,14 +598,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if settings.rules and settings.baseline is None:
         notes.append("note: gates are configured but not evaluated: no --patterns-baseline.")
     config.stash[SUMMARY] = (analyses, gate_run, notes)
-    document = build_report(results, settings, analyses, gate_run)
-    if settings.json_path is not None:
-        write_json(settings.json_path, document)
-    if settings.save_path is not None:
-        write_json(settings.save_path, document)
-        cache = getattr(config, "cache", None)
-        if cache is not None:
-            cache.set(LAST_SAVE, str(settings.save_path.resolve()))
+    if settings.json_path is not None or settings.save_path is not None:
+        document = build_report(results, settings, analyses, gate_run)  # only when written
+        if settings.json_path is not None:
+            write_json(settings.json_path, document)
+        if settings.save_path is not None:
+            write_json(settings.save_path, document)
+            cache = getattr(config, "cache", None)
+            if cache is not None:
+                cache.set(LAST_SAVE, str(settings.save_path.resolve()))
     if settings.markdown_path is not None:
         text = render_markdown(analyses, gate_run, notes)
         if settings.markdown_append:
