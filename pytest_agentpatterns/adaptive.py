@@ -228,9 +228,12 @@ def allocate(patterns: Mapping[str, Scores], settings: Settings) -> dict[str, in
 
     ``round_size`` x (cases still open) in all, shared in proportion to each case's
     within-case standard deviation across the patterns, none beyond ``max_repeat``. A case
-    constant under every pattern (always right, always wrong, or the same grade) or at the
-    maximum is not open and gets 0. Integer shares: floors, then the largest remainders,
-    ties to the first case in sorted order.
+    constant under every pattern (always right, always wrong, or the same grade) is settled
+    and gets 0 once every pattern ran it :func:`settled_after` times; before that it is
+    weighed by the spread its outcomes could still have (add-half estimate, see below), since
+    two right answers out of two are what a 0.85 case gives most of the time. A case at the
+    maximum gets 0. Integer shares: floors, then the largest remainders, ties to the first
+    case in sorted order.
     """
     cases = sorted({case for scores in patterns.values() for case in scores})
     sd: dict[str, float] = {}
@@ -242,6 +245,12 @@ def allocate(patterns: Mapping[str, Scores], settings: Settings) -> dict[str, in
         # largest a score in [0, 1] can have.
         spreads = [_var(r) if len(r) >= 2 else 0.25 for r in runs]
         sd[case] = math.sqrt(sum(spreads) / len(spreads)) if spreads else 0.5
+        fewest = min((len(r) for r in runs), default=0)
+        if sd[case] == 0 and fewest < settled_after(settings):
+            # Constant so far, on too few runs to call it settled: the spread of a rate
+            # estimated with half a success added, (k + 1/2) / (n + 1) (Jeffreys-like).
+            rate = (fewest + 0.5) / (fewest + 1)
+            sd[case] = math.sqrt(rate * (1 - rate))
     open_cases = [c for c in cases if sd[c] > 0 and room[c] > 0]
     shares = dict.fromkeys(cases, 0.0)
     left = float(settings.round_size * len(open_cases))
@@ -265,6 +274,12 @@ def allocate(patterns: Mapping[str, Scores], settings: Settings) -> dict[str, in
     for c in remainders[: max(0, short)]:
         out[c] += 1
     return out
+
+
+def settled_after(settings: Settings) -> int:
+    """Runs of a case under every pattern after which, if constant, it gets no more: twice
+    the first round (4 with the default first round of 2), at most ``max_repeat``."""
+    return min(settings.max_repeat, 2 * settings.first_round)
 
 
 def information_fraction(baseline: Scores, candidate: Scores, max_repeat: int) -> float:

@@ -34,6 +34,9 @@ Verdict = Literal["better", "worse", "no difference shown", "too few cases", "no
 POWER = 0.8
 """Power at which the smallest detectable difference is stated."""
 
+NEVER = 2**31
+"""The cases a design needs when no number of them could reach its level."""
+
 _Array = NDArray[np.float64]
 
 
@@ -311,7 +314,10 @@ def pairwise(a: Values, b: Values, *, level: float, seed: int = 0) -> Pair | Non
 
 
 def needed_cases(level: float) -> int:
-    """Paired cases a sign-flip test needs before any data could reach ``level``."""
+    """Paired cases a sign-flip test needs before any data could reach ``level`` (level 0,
+    an adaptive look that added no information: no number of cases)."""
+    if level <= 0:
+        return NEVER
     return max(2, math.ceil(math.log2(2 / level) - 1e-12))
 
 

@@ -95,7 +95,8 @@ class GateRule:
 
     def __str__(self) -> str:
         if self.relative:
-            return f"{self.metric}:+{_plain(round(self.margin * 100, 9))}%"
+            # "or 0.0": a margin of -0% is +0% (it read back as "+-0%", which does not parse)
+            return f"{self.metric}:+{_plain(round(self.margin * 100, 9) or 0.0)}%"
         if self.margin == 0:
             return f"{self.metric}:0"
         return f"{self.metric}:-{_plain(-self.margin)}"

@@ -278,6 +278,8 @@ def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:
 
 
 def _pattern_table(t: TestAnalysis, width: int) -> list[str]:
+    from tabulate import tabulate
+
     vs = f"vs {t.baseline}" if t.baseline else "vs baseline"
     headers = ["pattern", "n", "accuracy [95% CI]", vs, "p50 s", "$/run", "marks"]
     rows = [
@@ -296,12 +298,26 @@ def _pattern_table(t: TestAnalysis, width: int) -> list[str]:
     for shorten in (False, True):
         shown = [[short_id(r[0]) if shorten else r[0], *r[1:]] for r in rows]
         cols = list(range(7)) if compared else [0, 1, 2, 4, 5, 6]
-        text = _simple_table([[r[i] for i in cols] for r in shown], [headers[i] for i in cols])
+        text = _indent(
+            tabulate(
+                [[r[i] for i in cols] for r in shown],
+                headers=[headers[i] for i in cols],
+                tablefmt="simple",
+                disable_numparse=True,
+            )
+        )
         if max(len(line) for line in text) <= width:
             return text
     # Two lines per pattern: the figures, then the verdict against the baseline beneath.
     first = [[short_id(r[0]), r[1], r[2], r[4], r[5], r[6]] for r in rows]
-    table = _simple_table(first, ["pattern", "n", "accuracy [95% CI]", "p50 s", "$/run", "marks"])
+    table = _indent(
+        tabulate(
+            first,
+            headers=["pattern", "n", "accuracy [95% CI]", "p50 s", "$/run", "marks"],
+            tablefmt="simple",
+            disable_numparse=True,
+        )
+    )
     out = table[:2]
     for line, row in zip(table[2:], rows, strict=True):
         out.append(line)
@@ -405,31 +421,6 @@ def _gate_span(run: gates.GateRun) -> str:
     if not drops:
         return ""
     return f" (accuracy gates could only show drops of {min(drops):.2f} to {max(drops):.2f})"
-
-
-def _simple_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> list[str]:
-    """Indented lines of ``tabulate(rows, headers, tablefmt="simple", disable_numparse=True)``.
-
-    A summary prints one such table per test, and tabulate's general machinery cost more
-    than the rest of a trivial item's bookkeeping; for one-line printable ASCII cells (what
-    the summary holds, a pattern in the first column) the table is laid out here, the same
-    to the character (tested against tabulate); anything else still goes through tabulate.
-    """
-    cells = [[cell.strip() for cell in row] for row in rows]
-    texts = (*headers, *(c for row in cells for c in row))
-    if not all(_plain(text) for text in texts) or not all(row[0] for row in cells):
-        from tabulate import tabulate
-
-        return _indent(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
-    widths = [max([len(h) + 2, *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
-
-    lines = [headers, ["-" * w for w in widths], *cells]
-    text = "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in lines)
-    return _indent(text.rstrip())
-
-
-def _plain(text: str) -> bool:
-    return text.isascii() and text.isprintable()
 
 
 def _indent(text: str) -> list[str]:

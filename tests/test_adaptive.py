@@ -117,6 +117,21 @@ def test_allocation_gives_nothing_to_constant_cases_and_follows_the_spread() -> 
     assert adaptive.allocate(reordered, settings) == out
 
 
+def test_a_case_constant_on_too_few_runs_is_not_yet_settled() -> None:
+    settings = adaptive.Settings(0.05, 10, 2, 2)
+    assert adaptive.settled_after(settings) == 4
+    early = {
+        "base": {"lucky": [1, 1], "noisy": [1, 0]},
+        "other": {"lucky": [1, 1], "noisy": [0, 1]},
+    }
+    out = adaptive.allocate(early, settings)
+    # Two right answers of two: the add-half rate 2.5/3 has sd 0.37, against 0.71 for
+    # "noisy" (sample variance 1/2): 4 repetitions shared 1.37 : 2.63.
+    assert out == {"lucky": 1, "noisy": 3}
+    later = {p: {c: v * 2 for c, v in s.items()} for p, s in early.items()}
+    assert adaptive.allocate(later, settings)["lucky"] == 0  # constant on 4 runs: settled
+
+
 def test_allocation_is_capped_at_max_and_passes_the_rest_on() -> None:
     settings = adaptive.Settings(0.05, 6, 2, 2)
     patterns = {
@@ -133,9 +148,12 @@ def test_allocation_is_capped_at_max_and_passes_the_rest_on() -> None:
 
 def test_a_test_with_nothing_left_to_vary_stops_at_max_and_spends_all_of_alpha() -> None:
     settings = adaptive.Settings.for_max(10, 0.05)
-    constant = {"base": {c: [1.0, 1.0] for c in names(8)}}
-    constant["a"] = {c: [0.0, 0.0] if i < 2 else [1.0, 1.0] for i, c in enumerate(names(8))}
-    constant["b"] = {c: [1.0, 1.0] for c in names(8)}
+    settled = adaptive.settled_after(settings)
+    constant = {"base": {c: [1.0] * settled for c in names(8)}}
+    constant["a"] = {
+        c: [0.0] * settled if i < 2 else [1.0] * settled for i, c in enumerate(names(8))
+    }
+    constant["b"] = {c: [1.0] * settled for c in names(8)}
     decision = adaptive.decide(constant, "base", [], settings)
     assert decision.stop == "max" and decision.final
     assert set(decision.allocation.values()) == {0}
@@ -271,7 +289,7 @@ def test_a_test_with_nothing_to_compare_stops_at_its_first_look() -> None:
 
 def test_deciding_after_a_stop_or_without_the_baseline_is_refused() -> None:
     settings = adaptive.Settings.for_max(4, 0.05)
-    data = {"base": {"c": [1.0, 1.0]}, "a": {"c": [1.0, 1.0]}}
+    data = {"base": {"c": [1.0] * 4}, "a": {"c": [1.0] * 4}}
     stopped = adaptive.decide(data, "base", [], settings)
     assert stopped.stop is not None
     with pytest.raises(ValueError, match="already stopped at look 1"):

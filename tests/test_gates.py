@@ -39,6 +39,8 @@ def test_parse_design_example() -> None:
 def test_parse_is_lenient_about_spaces_and_plus_and_normalises() -> None:
     rules = parse_rules(" latency_p50 : 12.50% , accuracy:0, tokens:+0% ")
     assert gates.format_rules(rules) == "latency_p50:+12.5%,accuracy:0,tokens:+0%"
+    # A relative margin of -0% is +0%, and reads back (Hypothesis found "+-0%").
+    assert gates.format_rules(parse_rules("latency_p50:-0%")) == "latency_p50:+0%"
     assert parse_rules("") == () and parse_rules("  ") == ()
     assert str(rule("calls:+7%")) == "calls:+7%"
     assert rule("latency_mean:+250%").margin == pytest.approx(2.5)

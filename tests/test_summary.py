@@ -4,8 +4,6 @@ test's verdicts do not depend on which other tests ran."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # Accuracy is driven by a per-case difficulty and the pattern's name, without HTTP, so the
 # summary has real differences to show; latency is the same for every pattern.
@@ -75,26 +73,3 @@ def test_a_tests_verdicts_do_not_depend_on_other_tests(pytester: pytest.Pytester
         return [line for line in block if "vs single:" in line or "no difference" in line]
 
     assert verdicts(alone) and verdicts(alone) == verdicts(both)
-
-
-_CELL = st.text(alphabet=st.characters(min_codepoint=9, max_codepoint=0x2606), max_size=12)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    width=st.integers(1, 7),
-    rows=st.lists(st.lists(_CELL, min_size=7, max_size=7), max_size=5),
-    headers=st.lists(_CELL.map(str.strip).filter(bool), min_size=7, max_size=7),
-)
-def test_pattern_tables_are_laid_out_as_tabulate_does(
-    width: int, rows: list[list[str]], headers: list[str]
-) -> None:
-    """The summary's tables skip tabulate for plain cells; the text is the same either way."""
-    from tabulate import tabulate
-
-    from pytest_agentpatterns.table import _indent, _simple_table
-
-    rows = [row[:width] for row in rows]
-    headers = headers[:width]
-    expected = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    assert _simple_table(rows, headers) == _indent(expected)
