@@ -247,3 +247,79 @@ def test_adaptive_runs_refuse_an_xdist_schedule_that_splits_a_test(
     result.stderr.fnmatch_lines(
         ["*--patterns-adaptive with --dist worksteal: *use --dist load (the default), loadscope*"]
     )
+
+
+SHARED = """
+import os, pytest, anthropic
+from pytest_agentpatterns import Task
+
+CLIENT = anthropic.Anthropic(base_url=os.environ["SIM_URL"], api_key="sim-key", max_retries=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_client():
+    yield
+    CLIENT.close()
+
+
+def ask(q):
+    m = CLIENT.messages.create(
+        model="sim-fast", max_tokens=20, messages=[{"role": "user", "content": q}]
+    )
+    return m.content[0].text.strip()
+
+
+@pytest.mark.agentpatterns(patterns="single,parallel(n=2)", repeat="auto", max_repeat=10)
+@pytest.mark.parametrize("case", ["c1", "c2", "c3"])
+def test_a(agent, case):
+    assert agent.run(Task(name="t", propose=ask), "What is the capital of Testland?") == "Alpha"
+
+
+@pytest.mark.agentpatterns(patterns="single,parallel(n=2)", repeat="auto", max_repeat=10)
+@pytest.mark.parametrize("case", ["c1", "c2", "c3"])
+def test_b(agent, case):
+    assert agent.run(Task(name="t", propose=ask), "What is the capital of Testland?") == "Alpha"
+"""
+
+# Every call costs its input tokens in dollars, so every call costs the same.
+PRICES = "[pytest]\nagentpatterns_prices =\n    sim-fast = input:1000000 output:0\n"
+
+
+def test_an_adaptive_test_stops_when_its_share_of_the_budget_is_spent(
+    pytester: pytest.Pytester, sim_env: Simulator
+) -> None:
+    pytester.makeini(PRICES)
+    pytester.makepyfile(test_shared=SHARED)
+    probe = pytester.path / "probe.json"
+    pytester.runpytest("-p", "no:randomly", "--patterns-record=all", f"--patterns-json={probe}")
+    call = next(
+        c["cost"]
+        for i in json.loads(probe.read_text())["items"]
+        for r in i["repetitions"]
+        for c in r["calls"]
+    )
+    # Each test's first round: 3 cases x 2 repetitions x (1 + 2 calls) = 18 calls; a share of
+    # 19 calls lets it run a second round and no third.
+    budget = 2 * 19 * call
+    report = pytester.path / "r.json"
+    pytester.runpytest(
+        "-p",
+        "no:randomly",
+        "--patterns-record=all",
+        f"--patterns-budget={budget}",
+        f"--patterns-json={report}",
+    )
+    items = [i for i in json.loads(report.read_text())["items"] if "test_a" in i["test"]]
+    assert all(i["stopped"] is None for i in items)  # not the session's budget: the share
+    assert {i["adaptive"]["stop"] for i in items} == {"budget"}
+    assert {i["adaptive"]["looks"] for i in items} == {2}
+
+    def spent(rounds: int) -> float:
+        return sum(
+            c["cost"]
+            for i in items
+            for r in i["repetitions"][: sum(i["adaptive"]["rounds"][:rounds])]
+            for c in r["calls"]
+        )
+
+    assert spent(1) < budget / 2 <= spent(2)
