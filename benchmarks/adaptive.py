@@ -2,8 +2,9 @@
 
 The scenario, stated once and not tuned: a test of 25 cases and 2 patterns (the baseline and
 one candidate), binary outcomes, at most 10 repetitions, alpha 0.05,
-``Settings.for_max(10, 0.05)`` (2 repetitions first, then rounds of about 2 per open case:
-at most 5 looks). Each simulated run draws its own cases, as in ``benchmarks/planning.py``:
+``Settings.for_max(10, 0.05)`` (2 repetitions first, then rounds of about 2 per open case,
+shared by spread: 5 looks when every case needs every round, more when the shares are
+uneven). Each simulated run draws its own cases, as in ``benchmarks/planning.py``:
 the baseline's accuracy on a case from Beta(3, 1) (mean 0.75: most cases easy, some hard,
 as LLM task suites are), the candidate's the same case lifted on the logit scale by the lift
 whose mean accuracy difference is the effect. Every round runs the allocated repetitions
@@ -292,8 +293,9 @@ def render(table: list[str], notes: list[str], command: str, seconds: float) -> 
         "",
         f"Scenario: a test of {CASES} cases and 2 patterns, binary outcomes, at most "
         f"{MAX_REPEAT} repetitions, alpha {ALPHA:g}, `Settings.for_max({MAX_REPEAT}, "
-        f"{ALPHA:g})` (2 repetitions first, then rounds of about 2 per open case, at most 5 "
-        "looks); each run draws its cases' baseline accuracies from Beta(3, 1) (mean 0.75) and "
+        f"{ALPHA:g})` (2 repetitions first, then rounds of about 2 per open case shared by "
+        "spread, until every case is settled or at the maximum); each run draws its cases' "
+        "baseline accuracies from Beta(3, 1) (mean 0.75) and "
         "lifts them on the logit scale to the stated mean difference (docs/statistics.md, "
         '"Adaptive runs: the stopping rule").',
         "",
