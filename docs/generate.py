@@ -265,12 +265,26 @@ def run_walkthrough(wanted: set[str]) -> dict[str, str]:
     return outputs
 
 
+def _mask_time(line: str) -> str:
+    """A run time masked as 9.99s, and pytest's '=' rule around it laid out again for the
+    masked text (its padding depends on how long the real time was written)."""
+    masked = re.sub(r" in \d+\.\d+s( \([0-9:]+\))?", " in 9.99s", line)
+    rule = re.fullmatch(r"(=+) (.*) (=+)", masked)
+    if masked == line or rule is None:
+        return masked
+    # As pytest's TerminalWriter.sep lays a title out in a line of the same width.
+    width, title = len(line), rule.group(2)
+    n = max((width - len(title) - 2) // 2, 2)
+    ruled = "=" * n + " " + title + " " + "=" * n
+    return ruled + "=" if len(ruled) + 1 <= width else ruled
+
+
 def _block(recipe: Recipe, out: str, *, timed: bool = False) -> str:
     """The block's text: the shown command, then the cut output (run times masked unless
     ``timed``: a replay's time is what the walkthrough shows)."""
     lines = [line.rstrip() for line in out.splitlines()]
     if not timed:
-        lines = [re.sub(r" in \d+\.\d+s( \([0-9:]+\))?", " in 9.99s", line) for line in lines]
+        lines = [_mask_time(line) for line in lines]
     return "$ " + recipe.shown + "\n" + "\n".join(recipe.cut(lines)) + "\n"
 
 
