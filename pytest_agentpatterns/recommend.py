@@ -220,6 +220,8 @@ def _more_cases(pair: Pair | None, level: float) -> int | None:
     """
     if pair is None:
         return None
+    if level <= 0:
+        return None  # no number of cases reaches a level of 0
     k = pair.n_cases
     floor_cases = needed_cases(level) if pair.paired else k + 1
     needed = floor_cases

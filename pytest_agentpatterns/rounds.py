@@ -188,17 +188,25 @@ class Group:
         cost = sum(r.cost or 0.0 for res in self.results.values() for r in res.repetitions)
         return cost >= self.share
 
-    def summary(self, item: pytest.Item) -> dict[str, Any]:
-        """What the report keeps of the run, on each of the test's items."""
+    def summary_levels(self) -> dict[str, float]:
+        """Each comparison's level in the report: that of the last look that added
+        information to it (a look that added none has level 0 and spends nothing; no
+        verdict could be reported there)."""
         from .adaptive import final_levels
 
-        last = self.decisions[-1] if self.decisions else None
+        levels: dict[str, float] = {}
+        for decision in self.decisions:
+            levels.update((p, x) for p, x in final_levels(decision).items() if x > 0)
+        return levels
+
+    def summary(self, item: pytest.Item) -> dict[str, Any]:
+        """What the report keeps of the run, on each of the test's items."""
         return {
             "rounds": self.schedule.get(item.nodeid, []),
             "max_repeat": self.settings.max_repeat,
             "looks": len(self.decisions),
             "stop": self.stop,
-            "levels": final_levels(last) if last is not None else {},
+            "levels": self.summary_levels(),
         }
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pytest_agentpatterns import adaptive, savings
+from pytest_agentpatterns import adaptive, rounds, savings
 from pytest_agentpatterns.patterns import builtin_registry
 from pytest_agentpatterns.records import Address, CallRecord, ItemResult, Repetition
 from pytest_agentpatterns.scheduling import scope
@@ -323,3 +324,14 @@ def test_an_adaptive_test_stops_when_its_share_of_the_budget_is_spent(
         )
 
     assert spent(1) < budget / 2 <= spent(2)
+
+
+def test_a_comparison_is_reported_at_the_last_look_that_added_information() -> None:
+    settings = adaptive.Settings.for_max(6, 0.05)
+    data = {"base": {"c1": [1.0, 0.0], "c2": [0.0, 1.0]}, "a": {"c1": [1.0, 1.0], "c2": [0.0, 1.0]}}
+    first = adaptive.decide(data, "base", [], settings)
+    spent = replace(first, comparisons=tuple(replace(c, level=0.0) for c in first.comparisons))
+    group = rounds.Group("t", [], settings, "base", decisions=[first, spent])
+    # The second look added nothing (level 0, no verdict possible there): the first's level.
+    assert group.summary_levels() == adaptive.final_levels(first)
+    assert all(level > 0 for level in group.summary_levels().values())
