@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import family, planning, randomization, sequential
-from .stats import Interval
+from .stats import Interval, sample_variance
 
 _Test = randomization.Paired | randomization.Unpaired
 
@@ -243,7 +243,7 @@ def allocate(patterns: Mapping[str, Scores], settings: Settings) -> dict[str, in
         room[case] = max(0, settings.max_repeat - max((len(r) for r in runs), default=0))
         # A pattern with a single repetition of the case shows no spread yet: assume the
         # largest a score in [0, 1] can have.
-        spreads = [_var(r) if len(r) >= 2 else 0.25 for r in runs]
+        spreads = [sample_variance(r) if len(r) >= 2 else 0.25 for r in runs]
         sd[case] = math.sqrt(sum(spreads) / len(spreads)) if spreads else 0.5
         fewest = min((len(r) for r in runs), default=0)
         if sd[case] == 0 and fewest < settled_after(settings):
@@ -308,8 +308,8 @@ def information_fraction(baseline: Scores, candidate: Scores, max_repeat: int) -
     now = full = 0.0
     for case in common:
         a, b = list(baseline[case]), list(candidate[case])
-        va = _var(a) if len(a) >= 2 else pooled
-        vb = _var(b) if len(b) >= 2 else pooled
+        va = sample_variance(a) if len(a) >= 2 else pooled
+        vb = sample_variance(b) if len(b) >= 2 else pooled
         now += between + va / len(a) + vb / len(b)
         full += between + (va + vb) / max_repeat
     if now <= 0:
@@ -367,11 +367,3 @@ def _interval(u: family.Units, test: _Test, level: float) -> Interval | None:
 
 def _width(interval: Interval | None) -> float:
     return math.inf if interval is None else interval.high - interval.low
-
-
-def _var(values: Sequence[float]) -> float:
-    n = len(values)
-    if n < 2:
-        return 0.0
-    mean = sum(values) / n
-    return sum((v - mean) ** 2 for v in values) / (n - 1)

@@ -38,6 +38,7 @@ import numpy as np
 
 from .family import needed_cases
 from .records import ItemResult
+from .stats import sample_variance
 
 POWER = 0.8
 """The power plans are made for."""
@@ -102,7 +103,7 @@ def components(baseline: Scores, candidate: Scores) -> Components | None:
     b = [x for values in candidate.values() for x in values]
     if len(a) < 2 or len(b) < 2:
         return None
-    within = _var(a) + _var(b)
+    within = sample_variance(a) + sample_variance(b)
     return Components(within, max(within, _smoothed(a) + _smoothed(b)), 0.0, None, False, 1)
 
 
@@ -114,7 +115,7 @@ def _paired(baseline: Scores, candidate: Scores, common: list[str]) -> Component
         means_a.append(sum(a) / len(a))
         means_b.append(sum(b) / len(b))
         diffs.append(means_b[-1] - means_a[-1])
-        wa, wb = _var(a), _var(b)
+        wa, wb = sample_variance(a), sample_variance(b)
         if len(a) >= 2 and len(b) >= 2:
             within.append(wa + wb)
         floor.append(_smoothed(a) + _smoothed(b))
@@ -124,8 +125,8 @@ def _paired(baseline: Scores, candidate: Scores, common: list[str]) -> Component
     noise = (sum(noise_a) + sum(noise_b)) / k
     # The true case accuracies' spread: what the case means show less the repetitions' noise
     # (which is independent between patterns, so it leaves the covariance alone).
-    va = max(0.0, _var(means_a) - sum(noise_a) / k)
-    vb = max(0.0, _var(means_b) - sum(noise_b) / k)
+    va = max(0.0, sample_variance(means_a) - sum(noise_a) / k)
+    vb = max(0.0, sample_variance(means_b) - sum(noise_b) / k)
     ma, mb = sum(means_a) / k, sum(means_b) / k
     cov = sum((x - ma) * (y - mb) for x, y in zip(means_a, means_b, strict=True)) / (k - 1)
     correlation = max(-1.0, min(1.0, cov / math.sqrt(va * vb))) if va > 0 and vb > 0 else None
@@ -137,7 +138,7 @@ def _paired(baseline: Scores, candidate: Scores, common: list[str]) -> Component
     return Components(
         within=sum(within) / len(within) if within else sum(floor) / k,
         floor=sum(floor) / k,
-        between=max(0.0, _var(diffs) - noise),
+        between=max(0.0, sample_variance(diffs) - noise),
         correlation=correlation,
         paired=True,
         cases=k,
@@ -146,21 +147,13 @@ def _paired(baseline: Scores, candidate: Scores, common: list[str]) -> Component
     )
 
 
-def _var(values: Sequence[float]) -> float:
-    n = len(values)
-    if n < 2:
-        return 0.0
-    mean = sum(values) / n
-    return sum((v - mean) ** 2 for v in values) / (n - 1)
-
-
 def _smoothed(values: Sequence[float]) -> float:
     """One repetition's variance with a binary rate smoothed by half a success and half a
     failure, as the test's noise floor has it (graded scores: their sample variance)."""
     if values and all(v in (0.0, 1.0) for v in values):
         p = (sum(values) + 0.5) / (len(values) + 1)
         return p * (1 - p)
-    return _var(values)
+    return sample_variance(values)
 
 
 def power(diff: float, parts: Components, cases: int, repeat: int, level: float) -> float:

@@ -149,6 +149,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
+def sample_variance(values: Sequence[float]) -> float:
+    """The unbiased sample variance (n - 1); 0 below two values."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean = sum(values) / n
+    return sum((v - mean) ** 2 for v in values) / (n - 1)
+
+
 def accuracy_interval(
     cases: Sequence[Sequence[float] | _Array], confidence: float = 0.95, seed: int = 0
 ) -> tuple[Interval, str]:
