@@ -405,11 +405,15 @@ def _group(item: pytest.Item) -> Any:
     share = None
     if settings.budget is not None:
         share = settings.budget / max(1, _adaptive_tests(item.session))
+    precision = marker.precision or settings.precision
     groups[test] = rounds.Group(
         test,
         members,
         adaptive.Settings.for_max(
-            max_repeat, settings.alpha, precision=marker.precision or settings.precision
+            max_repeat,
+            settings.alpha,
+            # The option and the marker give a half-width (+-W); the rule takes the width.
+            precision=None if precision is None else 2 * precision,
         ),
         _plan(item).baseline_pattern,
         share=share,
