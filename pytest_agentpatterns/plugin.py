@@ -43,6 +43,7 @@ PROPERTY = "agentpatterns"
 PLANNED = "agentpatterns_planned_repeat"
 """A pilot item's property: the repetitions its test is set to (the pilot runs fewer)."""
 USAGE_ERROR = "agentpatterns_usage_error"
+DIST = "agentpatterns_dist"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -134,12 +135,15 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["agentpatterns"] = self.config.stash[SETTINGS].for_workers()
+        # Workers see "--dist no"; adaptive tests need to know how their items are spread.
+        node.workerinput[DIST] = self.config.getvalue("dist")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        # A test's pattern items run on one worker: an adaptive test decides from all of
-        # them after each round (rounds.py). Other items are scheduled as by "load".
-        if config.getvalue("dist") != "load":
+        # With --patterns-adaptive, a test's pattern items run on one worker: an adaptive
+        # test decides from all of them after each round (rounds.py). Other items, and every
+        # item of a run that is not adaptive, are scheduled as by "load".
+        if config.getvalue("dist") != "load" or not config.stash[SETTINGS].adaptive:
             return None
         from .scheduling import TestScheduling
 
@@ -219,6 +223,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     errors = config.stash.get(MARKER_ERRORS, [])
+    if not errors and hasattr(config, "workerinput"):
+        errors = _split_adaptive_tests(config, items)
     if errors:
         message = "\n".join(dict.fromkeys(errors))
         if hasattr(config, "workeroutput"):
@@ -231,6 +237,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # xdist's workers report what they collected, so they agree with the controller.
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
+
+
+def _split_adaptive_tests(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """On an xdist worker: the marker-adaptive tests whose items xdist may split between
+    workers (only --patterns-adaptive brings the scheduler that keeps them together)."""
+    settings = config.stash[SETTINGS]
+    dist = getattr(config, "workerinput", {}).get(DIST)
+    if settings.adaptive or settings.pilot is not None or dist not in ("load", "worksteal"):
+        return []
+    tests = {
+        item.nodeid.split("[", 1)[0]
+        for item in items
+        if isinstance(item, pytest.Function)
+        and "agent" in item.fixturenames
+        and _marker(item, config).adaptive
+    }
+    return [
+        f"{test} runs adaptively (repeat='auto'), and --dist {dist} can split its items "
+        "between workers: run with --patterns-adaptive (which keeps each test's items on one "
+        "worker), or --dist loadscope or loadfile"
+        for test in sorted(tests)
+    ]
 
 
 def _plan_or_pilot(config: pytest.Config) -> None:

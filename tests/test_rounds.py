@@ -123,7 +123,13 @@ def test_an_adaptive_test_runs_in_rounds_and_replays_them_exactly(
     assert _unflagged(replayed) == _unflagged(recorded)  # latency, cost, verdicts: all alike
     spread = pytester.path / "spread.json"
     pytester.runpytest_subprocess(
-        "-p", "no:randomly", "--patterns-record=none", f"--patterns-json={spread}", "-n", "2"
+        "-p",
+        "no:randomly",
+        "--patterns-record=none",
+        f"--patterns-json={spread}",
+        "-n",
+        "2",
+        "--patterns-adaptive",  # keeps each test's items on one worker
     ).assert_outcomes(passed=9)
     assert sim_env.request_count - before == live
     assert replayed.read_bytes() == spread.read_bytes()
@@ -335,3 +341,20 @@ def test_a_comparison_is_reported_at_the_last_look_that_added_information() -> N
     # The second look added nothing (level 0, no verdict possible there): the first's level.
     assert group.summary_levels() == adaptive.final_levels(first)
     assert all(level > 0 for level in group.summary_levels().values())
+
+
+def test_a_marker_adaptive_test_under_xdist_load_needs_the_option_or_a_scope_dist(
+    pytester: pytest.Pytester, sim_env: Simulator
+) -> None:
+    pytester.makepyfile(test_capital=MODULE)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-n", "1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*test_capital.py::test_capital runs adaptively (repeat='auto'), and --dist load can "
+            "split its items between workers: run with --patterns-adaptive*"
+        ]
+    )
+    pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-n", "1", "--dist", "loadscope"
+    ).assert_outcomes(passed=8)
