@@ -64,7 +64,6 @@ class Group:
     stop: str | None = None
     budget_stopped: bool = False
     started: bool = False
-    _queue: list[tuple[pytest.Item, ItemRun]] = field(default_factory=list)
 
     # What an item's run asks (pytest_pyfunc_call, inside its cassette).
 
@@ -102,13 +101,13 @@ class Group:
 
     # The rounds.
 
-    def after_round(self) -> bool:
-        """Look at the test and plan the next round; False when the test stops."""
+    def after_round(self) -> list[tuple[pytest.Item, ItemRun]]:
+        """Look at the test and plan the next round: its runs, none when the test stops."""
         from .adaptive import decide
 
         if not any(not self._skipped(i) for i in self.items):
             self.stop = "max"
-            return False
+            return []
         decision = decide(
             self._scores(),
             self.baseline,
@@ -120,14 +119,13 @@ class Group:
         self.decisions.append(decision)
         counts = self._next_counts(decision)
         if self.stop is not None:
-            return False
+            return []
         round_ = len(self.decisions)
-        self._queue = [
+        return [
             (item, ItemRun(round_, counts[item.nodeid], self._earlier(item)))
             for item in self.items
             if counts.get(item.nodeid, 0) > 0
         ]
-        return True
 
     def _next_counts(self, decision: adaptive.Decision) -> dict[str, int]:
         round_ = len(self.decisions)
@@ -153,9 +151,8 @@ class Group:
         looks ask for, until the test stops."""
         for item in self.items:
             yield item, ItemRun(0, 0)
-        while self.after_round():
-            while self._queue:
-                yield self._queue.pop(0)
+        while runs := self.after_round():
+            yield from runs
 
     def _earlier(self, item: pytest.Item) -> tuple[Repetition, ...]:
         return self.results[item.nodeid].repetitions
@@ -171,14 +168,17 @@ class Group:
     def _scores(self) -> dict[str, dict[str, list[float]]]:
         from .analysis import by_case
 
-        patterns: dict[str, dict[str, list[float]]] = {}
+        by_pattern: dict[str, list[ItemResult]] = {}
         for result in self.results.values():
-            if result.skipped is not None:
-                continue
-            cases = patterns.setdefault(result.pattern, {})
-            for case, values in by_case([result], "accuracy").items():
-                cases.setdefault(case, []).extend(v for v in values if v is not None)
-        return patterns
+            if result.skipped is None:
+                by_pattern.setdefault(result.pattern, []).append(result)
+        return {
+            pattern: {
+                case: [v for v in values if v is not None]  # none are: errors are left out
+                for case, values in by_case(items, "accuracy").items()
+            }
+            for pattern, items in by_pattern.items()
+        }
 
     def _spent(self) -> bool:
         if self.budget_stopped:
