@@ -246,18 +246,11 @@ def _split_adaptive_tests(config: pytest.Config, items: list[pytest.Item]) -> li
     dist = getattr(config, "workerinput", {}).get(DIST)
     if settings.adaptive or settings.pilot is not None or dist not in ("load", "worksteal"):
         return []
-    tests = {
-        item.nodeid.split("[", 1)[0]
-        for item in items
-        if isinstance(item, pytest.Function)
-        and "agent" in item.fixturenames
-        and _marker(item, config).adaptive
-    }
     return [
         f"{test} runs adaptively (repeat='auto'), and --dist {dist} can split its items "
         "between workers: run with --patterns-adaptive (which keeps each test's items on one "
         "worker), or --dist loadscope or loadfile"
-        for test in sorted(tests)
+        for test in sorted(_adaptive_tests(config, items))
     ]
 
 
@@ -403,62 +396,71 @@ def _plan(item: pytest.Function) -> ItemPlan:
 def _group(item: pytest.Item) -> Any:
     """The adaptive test ``item`` belongs to (:class:`.rounds.Group`), or None."""
     config = item.config
-    groups: dict[str, Any] = config.stash.setdefault(GROUPS, {})
-    test = item.nodeid.split("[", 1)[0]
-    if test in groups:
-        return groups[test]
-    if not isinstance(item, pytest.Function) or "agent" not in item.fixturenames:
-        groups[test] = None
-        return None
+    groups: dict[str, Any] | None = config.stash.get(GROUPS, None)
+    if groups is None:
+        groups = config.stash[GROUPS] = _groups(item.session)
+    return groups.get(item.nodeid.split("[", 1)[0])
+
+
+def _groups(session: pytest.Session) -> dict[str, Any]:
+    """Every adaptive test of the session, by test id (a plan's pilot runs none)."""
+    config = session.config
     settings = config.stash[SETTINGS]
-    marker = _marker(item, config)
-    if not (settings.adaptive or marker.adaptive) or settings.pilot is not None:
-        groups[test] = None  # a plan's pilot runs its fixed small count
-        return None
+    if settings.pilot is not None:
+        return {}  # a plan's pilot runs its fixed small count
     from . import adaptive
 
-    members = [
-        i
-        for i in item.session.items
-        if i.nodeid.split("[", 1)[0] == test and "agent" in getattr(i, "fixturenames", ())
-    ]
-    max_repeat = max(
-        2,
-        marker.max_repeat
-        or settings.repeat
-        or marker.repeat
-        or settings.ini_repeat
-        or options.DEFAULT_MAX_REPEAT,
-    )
+    tests = _adaptive_tests(config, session.items)
     share = None
     if settings.budget is not None:
-        share = settings.budget / max(1, _adaptive_tests(item.session))
-    precision = marker.precision or settings.precision
-    groups[test] = rounds.Group(
-        test,
-        members,
-        adaptive.Settings.for_max(
-            max_repeat,
-            settings.alpha,
-            # The option and the marker give a half-width (+-W); the rule takes the width.
-            precision=None if precision is None else 2 * precision,
-        ),
-        _plan(item).baseline_pattern,
-        share=share,
-        seed=settings.seed,
-    )
-    return groups[test]
+        share = settings.budget / max(1, len(tests))
+    groups: dict[str, Any] = {}
+    for test, members in tests.items():
+        marker = _marker(members[0], config)
+        max_repeat = max(
+            2,
+            marker.max_repeat
+            or settings.repeat
+            or marker.repeat
+            or settings.ini_repeat
+            or options.DEFAULT_MAX_REPEAT,
+        )
+        precision = marker.precision or settings.precision
+        groups[test] = rounds.Group(
+            test,
+            list(members),
+            adaptive.Settings.for_max(
+                max_repeat,
+                settings.alpha,
+                # The option and the marker give a half-width (+-W); the rule takes the width.
+                precision=None if precision is None else 2 * precision,
+            ),
+            _plan(members[0]).baseline_pattern,
+            share=share,
+            seed=settings.seed,
+        )
+    return groups
 
 
-def _adaptive_tests(session: pytest.Session) -> int:
-    """How many tests of the session run adaptively (they share the budget)."""
-    settings = session.config.stash[SETTINGS]
-    tests = set()
-    for item in session.items:
-        if isinstance(item, pytest.Function) and "agent" in item.fixturenames:
-            if settings.adaptive or _marker(item, session.config).adaptive:
-                tests.add(item.nodeid.split("[", 1)[0])
-    return len(tests)
+def _adaptive_tests(
+    config: pytest.Config, items: list[pytest.Item]
+) -> dict[str, list[pytest.Function]]:
+    """The tests that run adaptively (the option, or the marker of their first item), each
+    with its pattern items in run order."""
+    settings = config.stash[SETTINGS]
+    tests: dict[str, list[pytest.Function]] = {}
+    plain: set[str] = set()
+    for item in items:
+        if not isinstance(item, pytest.Function) or "agent" not in item.fixturenames:
+            continue
+        test = item.nodeid.split("[", 1)[0]
+        if test in plain:
+            continue
+        if test not in tests and not (settings.adaptive or _marker(item, config).adaptive):
+            plain.add(test)
+            continue
+        tests.setdefault(test, []).append(item)
+    return tests
 
 
 @pytest.hookimpl(tryfirst=True)
