@@ -120,24 +120,25 @@ def record_mode(text: str) -> str:
     return text
 
 
-def alpha_value(text: str) -> float:
-    """A significance level in (0, 0.5) (argparse ``type=``)."""
-    value = _number(text)
-    if value is None or not 0 < value < 0.5:
-        raise argparse.ArgumentTypeError(
-            f"{quoted(text)} is not allowed: use a number in (0, 0.5), e.g. 0.05"
-        )
-    return value
+def open_interval(low: float, high: float, example: str) -> Callable[[str], float]:
+    """An argparse ``type=`` for a number strictly between ``low`` and ``high``."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if value is None or not low < value < high:
+            raise argparse.ArgumentTypeError(
+                f"{quoted(text)} is not allowed: use a number in ({low:g}, {high:g}), "
+                f"e.g. {example}"
+            )
+        return value
+
+    return parse
 
 
-def precision_value(text: str) -> float:
-    """A half-width of an accuracy interval in (0, 1) (argparse ``type=``)."""
-    value = _number(text)
-    if value is None or not 0 < value < 1:
-        raise argparse.ArgumentTypeError(
-            f"{quoted(text)} is not allowed: use a number in (0, 1), e.g. 0.05"
-        )
-    return value
+alpha_value = open_interval(0, 0.5, "0.05")
+"""A significance level in (0, 0.5) (argparse ``type=``)."""
+precision_value = open_interval(0, 1, "0.05")
+"""A half-width of an accuracy interval in (0, 1) (argparse ``type=``)."""
 
 
 def difference(text: str) -> float:
