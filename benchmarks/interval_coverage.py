@@ -214,3 +214,18 @@ def graded_coverage(
 
 def in_band(share: float) -> bool:
     return BAND[0] <= share <= BAND[1]
+
+
+def band_reachable(trials: int, mean: float) -> bool:
+    """Whether any interval for a binomial proportion can cover ``mean`` within the band.
+
+    With ``trials`` pass/fail outcomes an interval procedure has ``trials + 1`` possible
+    intervals; one whose endpoints rise with the count (every standard one) covers ``mean``
+    on a run of consecutive counts, so its coverage there is the probability of some window
+    ``a..b`` of counts. If no window's probability lies in the band, no such interval is in
+    the band at that mean, whatever its construction.
+    """
+    cdf = np.concatenate([[0.0], np.cumsum(sps.binom.pmf(np.arange(trials + 1), trials, mean))])
+    windows = cdf[None, 1:] - cdf[:-1, None]  # windows[a, b] = P(a <= count <= b)
+    upper_triangle = np.triu(np.ones_like(windows, dtype=bool))
+    return bool(np.any(upper_triangle & (windows >= BAND[0]) & (windows <= BAND[1])))
