@@ -292,15 +292,19 @@ def _bootstrap_t(
 ) -> Interval:
     """Studentized bootstrap interval for the mean of the units' means, clipped to [0, 1].
 
-    The standard error is never below what the repetitions within units show alone.
+    The standard error is the units' means' alone: it already holds the repetitions' spread.
+    (Flooring it at the spread within units, as this once did, took the larger of two
+    estimates of one quantity when cases are alike: 98% coverage at 6 and 12 cases x 5.)
     """
     means = np.array([a.mean() for a in units])
     k = means.size
     estimate = float(means.mean())
     if k < 2:
         return Interval(0.0, 1.0)
-    within = sum(float(a.var(ddof=1)) / a.size for a in units if a.size > 1) / k**2
-    se = max(float(means.std(ddof=1)) / math.sqrt(k), math.sqrt(within))
+    se = float(means.std(ddof=1)) / math.sqrt(k)
+    if se == 0:
+        # Units alike to the last digit: the spread within them is all there is to go by.
+        se = math.sqrt(sum(float(a.var(ddof=1)) / a.size for a in units if a.size > 1)) / k
     if se == 0:
         return Interval(estimate, estimate)
     rng = np.random.default_rng(seed)
