@@ -408,9 +408,11 @@ def _groups(session: pytest.Session) -> dict[str, Any]:
     settings = config.stash[SETTINGS]
     if settings.pilot is not None:
         return {}  # a plan's pilot runs its fixed small count
+    tests = _adaptive_tests(config, session.items)
+    if not tests:
+        return {}
     from . import adaptive
 
-    tests = _adaptive_tests(config, session.items)
     share = None
     if settings.budget is not None:
         share = settings.budget / max(1, len(tests))
@@ -497,11 +499,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     settings = config.stash[SETTINGS]
     meter = config.stash[METER]
-    if not config.stash.get(INSTALLED, False):
-        # Only sessions that run pattern items pay for importing the HTTP clients.
+    from .item_cassette import CassetteError, cassette_path, http_imported, run_in_cassette
+
+    if not config.stash.get(INSTALLED, False) and http_imported():
+        # Only sessions whose items can send a request pay for patching the HTTP clients;
+        # until one is imported, an item's cassette opens only when it needs one.
         transport.install()
         config.stash[INSTALLED] = True
-    from .cassettes import CassetteError, cassette_path, run_in_cassette
 
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
@@ -531,7 +535,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         mode = group.record_mode(pyfuncitem, mode)
         pyfuncitem.user_properties[:] = [p for p in pyfuncitem.user_properties if p[0] != PROPERTY]
     try:
-        outcome, not_saved = run_in_cassette(path, mode, meter, run, scrub=settings.scrub)
+        outcome, not_saved = run_in_cassette(
+            path, mode, meter, run, scrub=settings.scrub, defer=group is None
+        )
     except CassetteError as exc:
         problem = str(exc)
     if problem is not None:
