@@ -39,6 +39,7 @@ PLAN = pytest.StashKey[Any]()
 PLAN_SOURCE = pytest.StashKey[tuple[Path, tuple[ItemResult, ...]]]()
 PLANNED_REPEATS = pytest.StashKey[dict[str, int]]()
 GROUPS = pytest.StashKey[dict[str, Any]]()
+MARKS = pytest.StashKey[dict[tuple[int, ...], tuple[list[pytest.Mark], options.MarkerSettings]]]()
 PROPERTY = "agentpatterns"
 PLANNED = "agentpatterns_planned_repeat"
 """A pilot item's property: the repetitions its test is set to (the pilot runs fewer)."""
@@ -191,8 +192,24 @@ def _meter(config: pytest.Config) -> transport.Meter:
 
 
 def _marker(node: pytest.Function | Any, config: pytest.Config) -> options.MarkerSettings:
+    marks = list(node.iter_markers("agentpatterns"))
+    # Validated once per set of marks (most tests share none): the marks are kept with the
+    # settings, so their ids stay theirs.
+    known = config.stash.setdefault(MARKS, {})
+    key = tuple(map(id, marks))
+    found = known.get(key)
+    if found is not None:
+        return found[1]
+    settings = _marker_settings(node, config, marks)
+    known[key] = (marks, settings)
+    return settings
+
+
+def _marker_settings(
+    node: pytest.Function | Any, config: pytest.Config, marks: list[pytest.Mark]
+) -> options.MarkerSettings:
     kwargs: dict[str, Any] = {}
-    for mark in reversed(list(node.iter_markers("agentpatterns"))):
+    for mark in reversed(marks):
         if mark.args:
             raise pytest.UsageError(
                 f"{node.nodeid}: the agentpatterns marker takes keywords only, "
@@ -218,7 +235,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     specs = settings.patterns or marker.patterns or settings.ini_patterns
     if not specs:
         specs = (config.stash[REGISTRY].parse_one("single"),)
-    metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
+    metafunc.parametrize("agent", specs, ids=[s.id for s in specs], indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -295,27 +312,22 @@ LAST_SAVE = "agentpatterns/last-save"
 
 
 @pytest.fixture
-def agent_pattern(request: pytest.FixtureRequest) -> PatternSpec:
-    """The pattern spec of the current item."""
-    spec: PatternSpec = request.param
-    return spec
-
-
-@pytest.fixture
-def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
+def agent(request: pytest.FixtureRequest) -> Agent:
     """Runs a task under the current item's pattern: ``agent.run(task, input)``."""
     from . import diagnostics
 
+    # The item's pattern spec: "agent" is parametrized (indirectly) by pytest_generate_tests.
+    spec: PatternSpec = request.param
     config = request.config
     registry = config.stash[REGISTRY]
-    pattern = registry.patterns[agent_pattern.name]
-    probe = diagnostics.probe(pattern, agent_pattern)
+    pattern = registry.patterns[spec.name]
+    probe = diagnostics.probe(pattern, spec)
     if probe is not None:
         request.node.stash[PROBE] = probe
         pattern = probe.pattern
     return Agent(
         pattern,
-        agent_pattern,
+        spec,
         registry.aggregators,
         config.stash[SETTINGS].max_concurrency,
     )
@@ -372,7 +384,7 @@ def agentpatterns_sim(
 def _plan(item: pytest.Function) -> ItemPlan:
     settings = item.config.stash[SETTINGS]
     marker = _marker(item, item.config)
-    spec = item.callspec.params["agent_pattern"]
+    spec = item.callspec.params["agent"]
     assert isinstance(spec, PatternSpec)
     all_specs = settings.patterns or marker.patterns or settings.ini_patterns or (spec,)
     ids = [s.id for s in all_specs]
@@ -399,7 +411,7 @@ def _group(item: pytest.Item) -> Any:
     groups: dict[str, Any] | None = config.stash.get(GROUPS, None)
     if groups is None:
         groups = config.stash[GROUPS] = _groups(item.session)
-    return groups.get(item.nodeid.split("[", 1)[0])
+    return groups.get(item.nodeid.split("[", 1)[0]) if groups else None
 
 
 def _groups(session: pytest.Session) -> dict[str, Any]:
