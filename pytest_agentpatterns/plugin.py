@@ -5,6 +5,7 @@ Each hook routes to a plain module; no decision is made here.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Iterator
@@ -496,7 +497,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         pyfuncitem.user_properties.append((PLANNED, [plan.test, plan.repeat]))
         plan = replace(plan, repeat=pilot)
     function = pyfuncitem.obj
-    names = inspect.signature(function).parameters
+    names = _parameters(function)
     kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
     agent: Agent = pyfuncitem.funcargs["agent"]  # type: ignore[assignment]
 
@@ -566,6 +567,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if outcome.failure is not None:
         pytest.fail(outcome.failure, pytrace=False)
     return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _parameters(function: Any) -> tuple[str, ...]:
+    """The names a test function takes (looked up once per function, not per item)."""
+    return tuple(inspect.signature(function).parameters)
 
 
 def _exporter(config: pytest.Config) -> Any:
