@@ -44,6 +44,7 @@ from vcr.serialize import serialize
 from . import transport
 from .atomic import write_atomic
 from .execution import BranchCancelled, current_site
+from .item_cassette import CassetteError, cassette_path
 from .network import blocked
 from .records import DURATION_DIGITS, Address
 from .schema import SchemaError, check_cassette
@@ -94,10 +95,6 @@ RECORD_MODES = {
 }
 
 
-class CassetteError(Exception):
-    """A cassette that cannot be read or must not be written; the message names the file."""
-
-
 class CompactJson:
     """vcrpy serializer: JSON with one-space indent, readable in review and quick to load."""
 
@@ -108,12 +105,6 @@ class CompactJson:
     @staticmethod
     def deserialize(text: str) -> Any:
         return json.loads(text)
-
-
-def cassette_path(directory: Path, module: str, nodename: str) -> Path:
-    """``<directory>/<module>/<test name and ids>.json``, safe on every file system."""
-    safe = re.sub(r'[\\/:*?"<>|\s]', "_", nodename)
-    return directory / module / f"{safe}.json"
 
 
 def _key_shape(cassette_dict: Any, text: str) -> KeyShape | None:

@@ -18,13 +18,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Literal
 
 from . import randomization
 from .stats import Interval, t_quantile
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    _Array = NDArray[np.float64]
+else:
+    from .lazy_numpy import np
 
 Values = Mapping[str, Sequence[float]]
 """Case id -> the scores (1/0 or graded) of that case's repetitions."""
@@ -36,8 +41,6 @@ POWER = 0.8
 
 NEVER = 2**31
 """The cases a design needs when no number of them could reach its level."""
-
-_Array = NDArray[np.float64]
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,12 +25,15 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from . import family, randomization, ratios
 from .stats import Interval, t_cdf, t_quantile, t_sf
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from .lazy_numpy import np
 
 Verdict = Literal["pass", "fail", "inconclusive", "not evaluated"]
 

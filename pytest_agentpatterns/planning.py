@@ -33,12 +33,16 @@ import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .family import needed_cases
 from .records import ItemResult
 from .stats import sample_variance
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from .lazy_numpy import np
 
 POWER = 0.8
 """The power plans are made for."""

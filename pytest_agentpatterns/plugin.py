@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import types
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +40,7 @@ PLAN = pytest.StashKey[Any]()
 PLAN_SOURCE = pytest.StashKey[tuple[Path, tuple[ItemResult, ...]]]()
 PLANNED_REPEATS = pytest.StashKey[dict[str, int]]()
 GROUPS = pytest.StashKey[dict[str, Any]]()
+MARKS = pytest.StashKey[dict[tuple[int, ...], tuple[list[pytest.Mark], options.MarkerSettings]]]()
 PROPERTY = "agentpatterns"
 PLANNED = "agentpatterns_planned_repeat"
 """A pilot item's property: the repetitions its test is set to (the pilot runs fewer)."""
@@ -191,8 +193,24 @@ def _meter(config: pytest.Config) -> transport.Meter:
 
 
 def _marker(node: pytest.Function | Any, config: pytest.Config) -> options.MarkerSettings:
+    marks = list(node.iter_markers("agentpatterns"))
+    # Validated once per set of marks (most tests share none): the marks are kept with the
+    # settings, so their ids stay theirs.
+    known = config.stash.setdefault(MARKS, {})
+    key = tuple(map(id, marks))
+    found = known.get(key)
+    if found is not None:
+        return found[1]
+    settings = _marker_settings(node, config, marks)
+    known[key] = (marks, settings)
+    return settings
+
+
+def _marker_settings(
+    node: pytest.Function | Any, config: pytest.Config, marks: list[pytest.Mark]
+) -> options.MarkerSettings:
     kwargs: dict[str, Any] = {}
-    for mark in reversed(list(node.iter_markers("agentpatterns"))):
+    for mark in reversed(marks):
         if mark.args:
             raise pytest.UsageError(
                 f"{node.nodeid}: the agentpatterns marker takes keywords only, "
@@ -218,7 +236,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     specs = settings.patterns or marker.patterns or settings.ini_patterns
     if not specs:
         specs = (config.stash[REGISTRY].parse_one("single"),)
-    metafunc.parametrize("agent_pattern", specs, ids=[s.id for s in specs], indirect=True)
+    metafunc.parametrize("agent", specs, ids=[s.id for s in specs], indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -295,27 +313,22 @@ LAST_SAVE = "agentpatterns/last-save"
 
 
 @pytest.fixture
-def agent_pattern(request: pytest.FixtureRequest) -> PatternSpec:
-    """The pattern spec of the current item."""
-    spec: PatternSpec = request.param
-    return spec
-
-
-@pytest.fixture
-def agent(request: pytest.FixtureRequest, agent_pattern: PatternSpec) -> Agent:
+def agent(request: pytest.FixtureRequest) -> Agent:
     """Runs a task under the current item's pattern: ``agent.run(task, input)``."""
     from . import diagnostics
 
+    # The item's pattern spec: "agent" is parametrized (indirectly) by pytest_generate_tests.
+    spec: PatternSpec = request.param
     config = request.config
     registry = config.stash[REGISTRY]
-    pattern = registry.patterns[agent_pattern.name]
-    probe = diagnostics.probe(pattern, agent_pattern)
+    pattern = registry.patterns[spec.name]
+    probe = diagnostics.probe(pattern, spec)
     if probe is not None:
         request.node.stash[PROBE] = probe
         pattern = probe.pattern
     return Agent(
         pattern,
-        agent_pattern,
+        spec,
         registry.aggregators,
         config.stash[SETTINGS].max_concurrency,
     )
@@ -372,7 +385,7 @@ def agentpatterns_sim(
 def _plan(item: pytest.Function) -> ItemPlan:
     settings = item.config.stash[SETTINGS]
     marker = _marker(item, item.config)
-    spec = item.callspec.params["agent_pattern"]
+    spec = item.callspec.params["agent"]
     assert isinstance(spec, PatternSpec)
     all_specs = settings.patterns or marker.patterns or settings.ini_patterns or (spec,)
     ids = [s.id for s in all_specs]
@@ -399,7 +412,7 @@ def _group(item: pytest.Item) -> Any:
     groups: dict[str, Any] | None = config.stash.get(GROUPS, None)
     if groups is None:
         groups = config.stash[GROUPS] = _groups(item.session)
-    return groups.get(item.nodeid.split("[", 1)[0])
+    return groups.get(item.nodeid.split("[", 1)[0]) if groups else None
 
 
 def _groups(session: pytest.Session) -> dict[str, Any]:
@@ -408,9 +421,11 @@ def _groups(session: pytest.Session) -> dict[str, Any]:
     settings = config.stash[SETTINGS]
     if settings.pilot is not None:
         return {}  # a plan's pilot runs its fixed small count
+    tests = _adaptive_tests(config, session.items)
+    if not tests:
+        return {}
     from . import adaptive
 
-    tests = _adaptive_tests(config, session.items)
     share = None
     if settings.budget is not None:
         share = settings.budget / max(1, len(tests))
@@ -482,7 +497,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         pyfuncitem.user_properties.append((PLANNED, [plan.test, plan.repeat]))
         plan = replace(plan, repeat=pilot)
     function = pyfuncitem.obj
-    names = inspect.signature(function).parameters
+    names = _parameters(function)
     kwargs = {name: pyfuncitem.funcargs[name] for name in names if name in pyfuncitem.funcargs}
     agent: Agent = pyfuncitem.funcargs["agent"]  # type: ignore[assignment]
 
@@ -497,11 +512,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     settings = config.stash[SETTINGS]
     meter = config.stash[METER]
-    if not config.stash.get(INSTALLED, False):
-        # Only sessions that run pattern items pay for importing the HTTP clients.
+    from .item_cassette import CassetteError, cassette_path, http_imported, run_in_cassette
+
+    if not config.stash.get(INSTALLED, False) and http_imported():
+        # Only sessions whose items can send a request pay for patching the HTTP clients;
+        # until one is imported, an item's cassette opens only when it needs one.
         transport.install()
         config.stash[INSTALLED] = True
-    from .cassettes import CassetteError, cassette_path, run_in_cassette
 
     directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
     path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
@@ -531,7 +548,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         mode = group.record_mode(pyfuncitem, mode)
         pyfuncitem.user_properties[:] = [p for p in pyfuncitem.user_properties if p[0] != PROPERTY]
     try:
-        outcome, not_saved = run_in_cassette(path, mode, meter, run, scrub=settings.scrub)
+        outcome, not_saved = run_in_cassette(
+            path, mode, meter, run, scrub=settings.scrub, defer=group is None
+        )
     except CassetteError as exc:
         problem = str(exc)
     if problem is not None:
@@ -548,6 +567,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if outcome.failure is not None:
         pytest.fail(outcome.failure, pytrace=False)
     return True
+
+
+def _parameters(function: Any) -> tuple[str, ...]:
+    """The names a test function takes (those of ``inspect.signature``, perhaps in another
+    order); for a plain function read from its code object, a fraction of the cost."""
+    if type(function) is not types.FunctionType or hasattr(function, "__wrapped__"):
+        return tuple(inspect.signature(function).parameters)
+    code = function.__code__
+    count = code.co_argcount + code.co_kwonlyargcount
+    count += bool(code.co_flags & inspect.CO_VARARGS) + bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    return code.co_varnames[:count]
 
 
 def _exporter(config: pytest.Config) -> Any:

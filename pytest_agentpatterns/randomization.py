@@ -22,9 +22,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    _Array = NDArray[np.float64]
+else:
+    from .lazy_numpy import np
+
 
 EXACT_MAX = 65_536
 """Up to this many sign assignments (or splits), every one is enumerated."""
@@ -34,8 +41,6 @@ RANDOM_DRAWS = 19_999
 
 _TIE = 1e-9
 """Relative tolerance under which two |t| values count as equal (float noise)."""
-
-_Array = NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Literal
 
 from .stats import Interval, t_cdf, t_quantile, t_sf
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    _Array = NDArray[np.float64]
+else:
+    from .lazy_numpy import np
 
 Statistic = Literal["p50", "p95", "mean"]
 MaybeValues = Mapping[str, Sequence[float | None]]
@@ -35,7 +40,6 @@ MaybeValues = Mapping[str, Sequence[float | None]]
 QUANTILES: dict[str, float] = {"p50": 50.0, "p95": 95.0}
 BOOTSTRAP_RESAMPLES = 9_999
 _SAME = 1e-9
-_Array = NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,26 @@ _SHAPES: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool] | Non
 )
 KEY_SHAPE_KINDS = tuple(kind for kind, _, _ in _SHAPES)
 """What :func:`find_key_shape` recognises, for the docs and error messages."""
+_LITERALS: dict[str, tuple[str, ...]] = {
+    "an Anthropic API key": ("sk-ant-",),
+    "an OpenAI API key": ("sk-",),
+    "a secret key": ("sk-",),
+    "a Stripe key": ("k_live_", "k_test_"),
+    "an AWS access key id": ("AKIA", "ASIA", "ABIA", "ACCA"),
+    "a Google API key": ("AIza",),
+    "a Google OAuth token": ("ya29.",),
+    "a GitHub token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "a Slack token": ("xox",),
+    "a Hugging Face token": ("hf_",),
+    "a Groq or xAI key": ("gsk_", "xai-"),
+    "a JSON Web Token": ("eyJ",),
+    "a private key": ("PRIVATE KEY-----",),
+    "a Bearer token": ("Bearer",),
+    "Basic credentials": ("Basic",),
+}
+"""For each shape, text one of which every match contains: a text holding none of them is
+not searched with the shape's pattern (most texts hold no key, and a substring test is far
+cheaper than a regex scan)."""
 
 
 def find_key_shape(text: str) -> KeyShape | None:
@@ -280,6 +300,8 @@ def find_key_shape(text: str) -> KeyShape | None:
     best: KeyShape | None = None
     best_at = len(text) + 1
     for kind, pattern, accept in _SHAPES:
+        if not any(literal in text for literal in _LITERALS[kind]):
+            continue
         for match in pattern.finditer(text):
             if match.start() >= best_at:
                 break
@@ -315,6 +337,12 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+@functools.lru_cache(maxsize=64)
+def _any_of(names: frozenset[str]) -> re.Pattern[str]:
+    """One regex finding any of ``names`` (every cassette of a run has the same ones)."""
+    return re.compile("|".join(sorted(map(re.escape, names))))
+
+
 class Scrubber:
     """Learns the credentials one cassette's requests sent and scrubs them from what it saves.
 
@@ -325,7 +353,7 @@ class Scrubber:
     def __init__(self, rules: ScrubRules | None = None) -> None:
         self.rules = rules or ScrubRules()
         self._fields = CREDENTIAL_FIELDS | self.rules.names
-        self._field_names = re.compile("|".join(sorted(map(re.escape, self._fields))))
+        self._field_names = _any_of(self._fields)
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         # The forms searched for, longest first; one regex that finds any of them (a quick

@@ -19,9 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    _Array = NDArray[np.float64]
+else:
+    from .lazy_numpy import np
+
 
 GRID = 201
 """The fewest points of the Simpson grid the recursion integrates the density on."""
@@ -35,8 +42,6 @@ nothing, and the kernel's memory stays bounded)."""
 
 _TAIL = 12.0
 """Beyond this many standard deviations the density is treated as zero (mass < 1e-32)."""
-
-_Array = NDArray[np.float64]
 
 
 def spent(fraction: float, alpha: float) -> float:

@@ -25,9 +25,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    _Array = NDArray[np.float64]
+else:
+    from .lazy_numpy import np
+
 
 Values = Mapping[str, Sequence[float]]
 """Case id -> values of that case's repetitions."""
@@ -37,8 +44,6 @@ MaybeValues = Mapping[str, Sequence[float | None]]
 
 BOOTSTRAP_RESAMPLES = 9999
 """Resamples of the graded-score bootstrap-t interval."""
-
-_Array = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -195,12 +200,21 @@ def summarize(
     seed: int = 0,
 ) -> Summary:
     """Summarise one pattern of one test function (see `accuracy_interval`)."""
-    cases = {k: np.asarray(v, dtype=float) for k, v in accuracy.items() if len(v) > 0}
-    n = sum(a.size for a in cases.values())
     acc: float | None = None
     interval: Interval | None = None
     method: str | None = None
-    if n:
+    cases: dict[str, Any] = {k: v for k, v in accuracy.items() if len(v) > 0}
+    one = _one_binary_case(cases)
+    n = len(one) if one is not None else 0
+    if one is not None:
+        # The same floats numpy gives: the sum of 0s and 1s is exact, so is its mean's one
+        # rounding, and a mean over one case is that case's mean.
+        acc = sum(one) / len(one)
+        interval, method = wilson_interval(float(sum(one)), len(one), confidence), "wilson"
+        interval = Interval(min(interval.low, acc), max(interval.high, acc))
+    elif cases:
+        cases = {k: np.asarray(v, dtype=float) for k, v in cases.items()}
+        n = sum(a.size for a in cases.values())
         ordered = [cases[k] for k in sorted(cases)]
         acc = float(np.mean([a.mean() for a in ordered]))
         interval, method = accuracy_interval(ordered, confidence, seed)
@@ -327,6 +341,16 @@ def _bootstrap_t(
     low = estimate - float(q_high) * se if np.isfinite(q_high) else 0.0
     high = estimate - float(q_low) * se if np.isfinite(q_low) else 1.0
     return Interval(max(0.0, min(estimate, low)), min(1.0, max(estimate, high)))
+
+
+def _one_binary_case(cases: Mapping[str, Sequence[float]]) -> list[float] | None:
+    """The values of the only case, when there is one and every value is 0 or 1."""
+    if len(cases) != 1:
+        return None
+    [values] = cases.values()
+    if not all(type(v) in (int, float) and (v == 0 or v == 1) for v in values):
+        return None
+    return [float(v) for v in values]
 
 
 def _pooled_mean(values: Values | None) -> float | None:

@@ -517,3 +517,28 @@ async def test_async(agent):
 """
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+def test_a_test_functions_parameters_are_its_signatures() -> None:
+    import functools
+    import inspect
+
+    from pytest_agentpatterns.plugin import _parameters
+
+    def plain(agent, case, flag=1, *args, only, other=2, **extra):  # type: ignore[no-untyped-def]
+        local = [agent, case]
+        return local
+
+    async def coroutine(agent, sim):  # type: ignore[no-untyped-def]
+        pass
+
+    @functools.wraps(plain)
+    def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+        pass
+
+    class Tests:
+        def method(self, agent):  # type: ignore[no-untyped-def]
+            pass
+
+    for function in (plain, coroutine, wrapped, Tests().method, functools.partial(plain, 1)):
+        assert set(_parameters(function)) == set(inspect.signature(function).parameters)

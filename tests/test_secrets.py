@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from pytest_agentpatterns.scrub import (
     REDACTED,
+    KeyShape,
     Scrubber,
     ScrubRules,
     find_key_shape,
@@ -723,3 +724,69 @@ def test_the_docs_state_the_rules_the_code_applies() -> None:
             CompactJson,
         )
     assert f"\n{refused.value}\n" in section
+
+
+def _every_shape(text: str) -> KeyShape | None:
+    """find_key_shape without its substring pre-check: every pattern scans the whole text."""
+    from pytest_agentpatterns.scrub import _SHAPES
+
+    best: KeyShape | None = None
+    best_at = len(text) + 1
+    for kind, pattern, accept in _SHAPES:
+        for match in pattern.finditer(text):
+            if match.start() >= best_at:
+                break
+            if accept is None or accept(match):
+                best, best_at = KeyShape(kind, match.group(0)), match.start()
+                break
+    return best
+
+
+KEYISH = st.lists(
+    st.sampled_from(
+        [
+            "sk-",
+            "ant-",
+            "proj-",
+            "k_live_",
+            "k_test_",
+            "rk",
+            "AKIA",
+            "ASIA",
+            "AIza",
+            "ya29.",
+            "gh",
+            "p_",
+            "github_pat_",
+            "xox",
+            "b-",
+            "hf_",
+            "gsk_",
+            "xai-",
+            "eyJ",
+            ".",
+            "-----BEGIN ",
+            "RSA ",
+            "PRIVATE KEY-----",
+            "Bearer ",
+            "Basic ",
+            "dXNlcjpwYXNz",
+            "A1b2C3d4E5",
+            "0123456789",
+            "ABCDEFGHIJKLMNOP",
+            "_",
+            "-",
+            " ",
+            "\n",
+            "=",
+            "é",
+        ]
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(KEYISH)
+def test_the_substring_pre_check_finds_what_every_pattern_finds(text: str) -> None:
+    assert find_key_shape(text) == _every_shape(text)

@@ -219,3 +219,22 @@ def test_bootstrap_t_keeps_resamples_without_spread() -> None:
     assert s.accuracy_interval is not None and s.accuracy_interval.low == 0.0
     spread = stats.summarize({f"c{i}": [0.25 * (i % 5)] for i in range(12)})
     assert spread.accuracy_interval is not None and 0.1 < spread.accuracy_interval.low < 0.5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 0.0, 1.0]), min_size=1, max_size=300))
+def test_one_pass_fail_case_is_summarised_as_numpy_would(values: list[float]) -> None:
+    """A single case of 0s and 1s is summarised without numpy, to the same floats."""
+    import numpy as np
+
+    from pytest_agentpatterns.stats import Interval, accuracy_interval, summarize
+
+    summary = summarize({"case": values})
+    array = np.asarray(values, dtype=float)
+    accuracy = float(np.mean([array.mean()]))
+    interval, method = accuracy_interval([array])
+    assert summary.accuracy == accuracy
+    assert summary.accuracy_interval == Interval(
+        min(interval.low, accuracy), max(interval.high, accuracy)
+    )
+    assert (summary.n, summary.n_cases, summary.accuracy_method) == (len(values), 1, method)
