@@ -277,33 +277,9 @@ def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:
     return lines
 
 
-def _plain_cell(text: object) -> bool:
-    return isinstance(text, str) and text.isascii() and text.isprintable() and text == text.strip()
-
-
-def simple_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
-    """``tabulate(rows, headers, tablefmt="simple", disable_numparse=True)``, built here when
-    every cell is one line of printable ASCII without surrounding blanks (the summary's
-    cells), as tabulate builds it: each column as wide as its widest cell or its header plus
-    two, cells left-aligned, columns two spaces apart, lines without trailing blanks.
-    tabulate's per-call set-up cost more than a run of small tests' whole summary."""
-    if not all(_plain_cell(cell) for row in (headers, *rows) for cell in row):
-        from tabulate import tabulate
-
-        text: str = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-        return text
-    widths = [
-        max([len(header) + 2, *(len(row[i]) for row in rows)]) for i, header in enumerate(headers)
-    ]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in (headers, *rows)
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _pattern_table(t: TestAnalysis, width: int) -> list[str]:
+    from tabulate import tabulate
+
     vs = f"vs {t.baseline}" if t.baseline else "vs baseline"
     headers = ["pattern", "n", "accuracy [95% CI]", vs, "p50 s", "$/run", "marks"]
     rows = [
@@ -323,14 +299,24 @@ def _pattern_table(t: TestAnalysis, width: int) -> list[str]:
         shown = [[short_id(r[0]) if shorten else r[0], *r[1:]] for r in rows]
         cols = list(range(7)) if compared else [0, 1, 2, 4, 5, 6]
         text = _indent(
-            simple_table([[r[i] for i in cols] for r in shown], [headers[i] for i in cols])
+            tabulate(
+                [[r[i] for i in cols] for r in shown],
+                headers=[headers[i] for i in cols],
+                tablefmt="simple",
+                disable_numparse=True,
+            )
         )
         if max(len(line) for line in text) <= width:
             return text
     # Two lines per pattern: the figures, then the verdict against the baseline beneath.
     first = [[short_id(r[0]), r[1], r[2], r[4], r[5], r[6]] for r in rows]
     table = _indent(
-        simple_table(first, ["pattern", "n", "accuracy [95% CI]", "p50 s", "$/run", "marks"])
+        tabulate(
+            first,
+            headers=["pattern", "n", "accuracy [95% CI]", "p50 s", "$/run", "marks"],
+            tablefmt="simple",
+            disable_numparse=True,
+        )
     )
     out = table[:2]
     for line, row in zip(table[2:], rows, strict=True):

@@ -4,8 +4,6 @@ test's verdicts do not depend on which other tests ran."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # Accuracy is driven by a per-case difficulty and the pattern's name, without HTTP, so the
 # summary has real differences to show; latency is the same for every pattern.
@@ -75,37 +73,3 @@ def test_a_tests_verdicts_do_not_depend_on_other_tests(pytester: pytest.Pytester
         return [line for line in block if "vs single:" in line or "no difference" in line]
 
     assert verdicts(alone) and verdicts(alone) == verdicts(both)
-
-
-CELL = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12).map(
-    str.strip
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.integers(1, 7).flatmap(
-        lambda n: st.tuples(
-            st.lists(CELL, min_size=n, max_size=n),
-            st.lists(st.lists(CELL, min_size=n, max_size=n), max_size=5),
-        )
-    )
-)
-def test_simple_table_is_tabulates_simple_format(table: tuple[list[str], list[list[str]]]) -> None:
-    from tabulate import tabulate
-
-    from pytest_agentpatterns.table import simple_table
-
-    headers, rows = table
-    expected = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
-    assert simple_table(rows, headers) == expected
-
-
-def test_simple_table_leaves_other_cells_to_tabulate() -> None:
-    from tabulate import tabulate
-
-    from pytest_agentpatterns.table import simple_table
-
-    rows = [["naïve", "two\nlines"], [" padded ", "x"]]
-    expected = tabulate(rows, headers=["a", "b"], tablefmt="simple", disable_numparse=True)
-    assert simple_table(rows, ["a", "b"]) == expected
