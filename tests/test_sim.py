@@ -8,6 +8,7 @@ import json
 import math
 import random
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -605,6 +606,13 @@ def test_keep_alive_reuses_one_connection(sim: Simulator, claude: anthropic.Anth
             s.get_final_message()
     assert sim.request_count == 6
     assert sim.connection_count == 1
+
+
+def test_wait_for_connections_sees_a_connection_closed_at_once(sim: Simulator) -> None:
+    before = sim.connection_count
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=5):
+        pass  # closed before the server's thread may have counted it
+    assert sim.wait_for_connections(before + 1) == before + 1
 
 
 def test_stop_interrupts_latency_and_closes_connections() -> None:

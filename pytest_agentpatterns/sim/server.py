@@ -134,6 +134,7 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._accepted = threading.Condition(self._lock)
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._log: list[RequestRecord] = []
         self._in_flight = 0
@@ -263,6 +264,14 @@ class Simulator:
         with self._lock:
             return self._connection_count
 
+    def wait_for_connections(self, count: int, timeout: float = 10.0) -> int:
+        """Block until at least ``count`` connections were accepted (or ``timeout`` seconds
+        passed); the count then. A client's connection is counted by the server's thread
+        for it, which may run after the client has already closed it."""
+        with self._accepted:
+            self._accepted.wait_for(lambda: self._connection_count >= count, timeout)
+            return self._connection_count
+
     @property
     def in_flight(self) -> int:
         """API requests being answered right now."""
@@ -288,6 +297,7 @@ class Simulator:
         with self._lock:
             self._connections[conn] = threading.current_thread()
             self._connection_count += 1
+            self._accepted.notify_all()
             stopping = self._stopping.is_set()
         if stopping:
             conn.shutdown(socket.SHUT_RDWR)
