@@ -13,8 +13,11 @@ written, writes are atomic, and a file that still holds a key shape is refused.
 
 Opening a cassette is cheap whatever its size: the file is parsed once, its shape checked,
 and only the call addresses indexed; vcrpy's request and response objects are built for
-the recordings a run actually replays. vcrpy's patches for the other HTTP libraries are
-built once per process and switched on for each item.
+the recordings a run actually replays. A file in the layout the plugin writes is read one
+interaction at a time and only its index kept: each recording is parsed again from the file
+when it is replayed (:mod:`.slices`), so a replay's memory does not grow with the file.
+vcrpy's patches for the other HTTP libraries are built once per process and switched on
+for each item.
 """
 
 from __future__ import annotations
