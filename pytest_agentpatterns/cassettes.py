@@ -13,8 +13,11 @@ written, writes are atomic, and a file that still holds a key shape is refused.
 
 Opening a cassette is cheap whatever its size: the file is parsed once, its shape checked,
 and only the call addresses indexed; vcrpy's request and response objects are built for
-the recordings a run actually replays. vcrpy's patches for the other HTTP libraries are
-built once per process and switched on for each item.
+the recordings a run actually replays. A file in the layout the plugin writes is read one
+interaction at a time and only its index kept: each recording is parsed again from the file
+when it is replayed (:mod:`.slices`), so a replay's memory does not grow with the file.
+vcrpy's patches for the other HTTP libraries are built once per process and switched on
+for each item.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +52,7 @@ from .network import blocked
 from .records import DURATION_DIGITS, Address
 from .schema import SchemaError, check_cassette
 from .scrub import KeyShape, Scrubber, ScrubRules, find_key_shape, find_key_shape_in_body
+from .slices import Changed, Scanned, Slices, scan
 from .transport import CallInfo, current_call
 
 T = TypeVar("T")
@@ -401,6 +405,42 @@ class Persister:
         return document
 
     @classmethod
+    def scan(cls, cassette_path: str | Path) -> Scanned[str] | None:
+        """The cassette indexed by call address, each interaction read again from the file
+        when it is replayed (:mod:`.slices`); None when the file is not in the layout the
+        plugin writes or something in it is not as it should be: :meth:`load_document`
+        then parses it whole and says what is wrong."""
+        path = Path(cassette_path)
+        if not path.exists():
+            raise CassetteNotFoundError()
+        if not path.is_file():
+            raise CassetteError(f"cassette {path} is not a file; {cls.ADVICE}")
+        try:
+            handle = path.open("rb")
+        except OSError:
+            return None
+        shape = _Shape()
+
+        def address(interaction: Any) -> str | None:
+            if (
+                type(interaction) is dict
+                and shape.request(interaction.get("request"))
+                and shape.response(interaction.get("response"))
+            ):
+                return _raw_address(interaction["request"])
+            return None
+
+        scanned = None
+        try:
+            scanned = scan(handle, address)
+            if scanned is not None and not shape.cassette(scanned.document):
+                scanned = None
+        finally:
+            if scanned is None:
+                handle.close()
+        return scanned
+
+    @classmethod
     def load_cassette(cls, cassette_path: str | Path, serializer: Any) -> Any:
         """What vcrpy's persisters return: requests, responses (and metadata)."""
         document = cls.load_document(cassette_path, serializer)
@@ -456,41 +496,79 @@ def _raw_address(raw_request: dict[str, Any]) -> str:
 class Interactions:
     """The cassette's ``(request, response)`` pairs, vcrpy's ``Cassette.data``.
 
-    Pairs loaded from the file are built on first use from the parsed document (and passed
-    through the cassette's filters then, as vcrpy does on load), so a run pays only for the
-    recordings it replays. Indexing, slicing, iteration and ``append`` behave as on a list.
+    Pairs loaded from the file are built on first use (and passed through the cassette's
+    filters then, as vcrpy does on load), so a run pays only for the recordings it replays.
+    They come from the parsed document, or, for a file in the layout the plugin writes, from
+    the file itself (:class:`.slices.Slices`): then a loaded pair is parsed and built each
+    time it is asked for and never kept, so a run holds the index and nothing else of the
+    file. Indexing, slicing, iteration and ``append`` behave as on a list.
     """
 
     def __init__(
         self,
-        raw: list[dict[str, Any]],
+        loaded: list[dict[str, Any]] | Slices,
         request: Callable[[dict[str, Any]], Request],
         response: Callable[[dict[str, Any]], dict[str, Any]],
+        path: str = "",
     ) -> None:
-        self._raw = raw
-        self._requests: list[Request | None] = [None] * len(raw)
-        self._responses: list[dict[str, Any] | None] = [None] * len(raw)
+        self._loaded = loaded
+        self._requests: list[Request | None] = [None] * len(loaded)
+        self._responses: list[dict[str, Any] | None] = [None] * len(loaded)
         self._build_request = request
         self._build_response = response
+        self._path = path
+
+    @property
+    def lazy(self) -> bool:
+        """Whether loaded pairs are read from the file when they are asked for."""
+        return isinstance(self._loaded, Slices)
+
+    def _raw(self, index: int) -> dict[str, Any]:
+        try:
+            return self._loaded[index]
+        except Changed:
+            raise CassetteError(
+                f"cassette {self._path} was changed on disk while its item was using it "
+                "(it is read as it is replayed); nothing was written. Run the item again, and "
+                "do not edit a cassette in place while a run is using it."
+            ) from None
 
     def raw_request(self, index: int) -> dict[str, Any] | None:
         """Recording ``index``'s request as the file holds it; None if it was not loaded."""
-        return self._raw[index]["request"] if index < len(self._raw) else None
+        return self._raw(index)["request"] if index < len(self._loaded) else None
 
     def request(self, index: int) -> Request:
         request = self._requests[index]
         if request is None:
-            request = self._requests[index] = self._build_request(self._raw[index]["request"])
+            request = self._build_request(self._raw(index)["request"])
+            if not self.lazy:
+                self._requests[index] = request
         return request
 
     def response(self, index: int) -> dict[str, Any]:
         response = self._responses[index]
         if response is None:
-            raw = self._raw[index]
-            response = self._responses[index] = self._build_response(raw["response"])
-            # From now on the built response is the one read: the parsed one is let go.
-            self._raw[index] = {"request": raw["request"]}
+            raw = self._raw(index)
+            response = self._build_response(raw["response"])
+            if not isinstance(self._loaded, Slices):
+                self._responses[index] = response
+                # From now on the built response is the one read: the parsed one is let go.
+                self._loaded[index] = {"request": raw["request"]}
         return response
+
+    def materialize(self) -> None:
+        """Read every loaded pair the file still holds into memory and close the file,
+        before the cassette is written over it."""
+        if isinstance(self._loaded, Slices):
+            slices = self._loaded
+            loaded = [self._raw(index) for index in range(len(slices))]
+            slices.close()
+            self._loaded = loaded
+
+    def close(self) -> None:
+        """Close the file the loaded pairs are read from (they can no longer be read)."""
+        if isinstance(self._loaded, Slices):
+            self._loaded.close()
 
     def append(self, pair: tuple[Request, dict[str, Any]]) -> None:
         self._requests.append(pair[0])
@@ -510,6 +588,46 @@ class Interactions:
             yield self[index]
 
 
+class AddressIndex:
+    """Recordings by call address. Most addresses have one recording: it is kept as an int,
+    and a list only for an address recorded more than once, so the index costs no list per
+    recording."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self) -> None:
+        self._table: dict[str, int | list[int]] = {}
+
+    def add(self, address: str, index: int) -> None:
+        found = self._table.get(address)
+        if found is None:
+            self._table[address] = index
+        elif isinstance(found, int):
+            self._table[address] = [found, index]
+        else:
+            found.append(index)
+
+    def get(self, address: str) -> Sequence[int]:
+        """The recordings at ``address``, in the order they were added."""
+        found = self._table.get(address)
+        if found is None:
+            return ()
+        return (found,) if isinstance(found, int) else found
+
+    def remove(self, address: str, index: int) -> None:
+        remaining = [i for i in self.get(address) if i != index]
+        if not remaining:
+            self._table.pop(address, None)
+        else:
+            self._table[address] = remaining[0] if len(remaining) == 1 else remaining
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
 class PatternCassette(Cassette):  # type: ignore[misc]
     """A vcrpy cassette that replays by call address, in constant time, with durations."""
 
@@ -520,10 +638,9 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         scrub: ScrubRules | None = None,
         **kwargs: Any,
     ) -> None:
-        self._by_address: dict[str, list[int]] = {}
+        self._by_address = AddressIndex()
         self._probes: dict[int, Probe] = {}
         self._dropped: set[int] = set()
-        self._played_by: dict[int, CallInfo] = {}
         self._cancellations: dict[int, list[str]] = {}
         self._fresh: set[str] = set()
         self._scrub_rules = scrub
@@ -637,16 +754,20 @@ class PatternCassette(Cassette):  # type: ignore[misc]
             self.data.append((request, response))
             self.dirty = True
             probe = self._probes[index] = Probe.of(request)
-            self._by_address.setdefault(probe.address, []).append(index)
+            self._by_address.add(probe.address, index)
 
     def _probe_at(self, index: int) -> Probe:
-        """The key of recording ``index``, computed once (loaded ones on first lookup)."""
+        """The key of recording ``index``, computed once (loaded ones on first lookup, and
+        each time when they are read from the file, so that nothing is kept per recording)."""
         probe = self._probes.get(index)
         if probe is None:
             raw = self.data.raw_request(index)
-            probe = self._probes[index] = (
-                Probe.of(self.data.request(index)) if raw is None else self._loaded_probe(raw)
-            )
+            if raw is None:
+                probe = self._probes[index] = Probe.of(self.data.request(index))
+            else:
+                probe = self._loaded_probe(raw)
+                if not self.data.lazy:
+                    self._probes[index] = probe
         return probe
 
     def _loaded_probe(self, raw: dict[str, Any]) -> Probe:
@@ -663,7 +784,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         )
 
     def _matching(self, probe: Probe) -> Iterator[int]:
-        for index in self._by_address.get(probe.address, ()):
+        for index in self._by_address.get(probe.address):
             if self._probe_at(index).matches(probe):
                 yield index
 
@@ -721,7 +842,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         if index in self._dropped:
             return
         self._dropped.add(index)
-        _unlist(self._by_address, self._probe_at(index).address, index)
+        self._by_address.remove(self._probe_at(index).address, index)
         self.dirty = True
 
     def _lookup_key(self, request: Request) -> Probe:
@@ -767,7 +888,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                 continue
             if self.play_counts[index] == 0 or self.allow_playback_repeats:
                 return index
-            if call is not None and self._played_by.get(index) is call:
+            if call is not None and index in call.played:
                 return index
         return None
 
@@ -779,8 +900,8 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                 return None
             self.play_counts[index] += 1
             response = self.data.response(index)
-            if call is not None:
-                self._played_by[index] = call
+            if call is not None and index not in call.played:
+                call.played.append(index)
         if call is not None:
             call.replayed_duration = float(response.get("duration", 0.0))
         return response
@@ -809,7 +930,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         with self._lock:
             if self._unanswered_for(call) is not None:
                 return True
-            return any(i not in own for i in self._by_address.get(str(call.address), ()))
+            return any(i not in own for i in self._by_address.get(str(call.address)))
 
     def record_cancelled(self, call: CallInfo) -> None:
         """Keep that ``call`` was refused because a sibling branch had failed, so replay
@@ -998,7 +1119,7 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                 "The request changed since it was recorded (it got no answer then; the "
                 "cassette keeps no copy of it to compare)."
             )
-        same_address = self._by_address.get(key.address, [])
+        same_address = self._by_address.get(key.address)
         if same_address:
             stored = self._probe_at(same_address[0]).key()
             changes = []
@@ -1027,29 +1148,37 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         if self._rewrite:
             return
         try:
-            document = self._persister.load_document(self._path, self._serializer)
+            scanned = self._persister.scan(self._path) if self._persister is Persister else None
+            if scanned is None:
+                document = self._persister.load_document(self._path, self._serializer)
+                loaded: list[dict[str, Any]] | Slices = document["interactions"]
+                addresses = [_raw_address(i["request"]) for i in document["interactions"]]
+            else:
+                document, loaded, addresses = scanned.document, scanned.slices, scanned.keys
         except CassetteNotFoundError:
             return
-        raw = document["interactions"]
-        self.data = Interactions(raw, self._loaded_request, self._loaded_response)
-        by_address = self._by_address
-        for index, interaction in enumerate(raw):
-            by_address.setdefault(_raw_address(interaction["request"]), []).append(index)
-        self._loaded_count = len(raw)
-        self.dirty = False
-        self.rewound = True
-        self._metadata = document.get("metadata") or {}
-        table = self._metadata.get(UNANSWERED, {})
+        metadata = document.get("metadata") or {}
+        table = metadata.get(UNANSWERED, {})
         if not isinstance(table, dict) or not all(
             isinstance(entry, dict)
             and (entry.get("cancelled") is True or isinstance(entry.get("error"), dict))
             for entry in table.values()
         ):
+            if isinstance(loaded, Slices):
+                loaded.close()
             raise CassetteError(
                 f"cassette {self._path} is malformed: metadata.{UNANSWERED} must map call "
                 'addresses to {"error": {...}} or {"cancelled": true}; it was left untouched. '
                 "Fix or delete it, or re-record it with --patterns-record=rewrite."
             )
+        self.data = Interactions(loaded, self._loaded_request, self._loaded_response, self._path)
+        by_address = self._by_address
+        for index, address in enumerate(addresses):
+            by_address.add(address, index)
+        self._loaded_count = len(loaded)
+        self.dirty = False
+        self.rewound = True
+        self._metadata = metadata
 
     def _kept(self, pairs: list[tuple[int, tuple[Request, dict[str, Any]]]]) -> list[Any]:
         return [pair for index, pair in pairs if index not in self._dropped]
@@ -1082,20 +1211,14 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         try:
             if self._rewrite and not self._kept(list(enumerate(self.data))) and not table:
                 return
+            self.data.materialize()
             super()._save(force=force)
         except CassetteError as exc:
             self.save_error = exc
 
-
-K = TypeVar("K")
-
-
-def _unlist(table: dict[K, list[int]], name: K, index: int) -> None:
-    remaining = [i for i in table.get(name, ()) if i != index]
-    if remaining:
-        table[name] = remaining
-    else:
-        table.pop(name, None)
+    def close(self) -> None:
+        """Close the cassette's file (kept open while its recordings are read as replayed)."""
+        self.data.close()
 
 
 def _fingerprint(key: Key) -> str:
@@ -1367,15 +1490,18 @@ def open_cassette(
         match_on=(),
         skip_patchers=SKIP_PATCHERS,
     )
-    transport.install()
     try:
-        with _VCR_PATCHES.on(), transport.replaying(cassette):
-            try:
-                yield cassette
-            finally:
-                cassette._save()
+        transport.install()
+        try:
+            with _VCR_PATCHES.on(), transport.replaying(cassette):
+                try:
+                    yield cassette
+                finally:
+                    cassette._save()
+        finally:
+            transport.uninstall()
     finally:
-        transport.uninstall()
+        cassette.close()
 
 
 __all__ = [

@@ -330,8 +330,11 @@ def find_key_shape_in_body(body: bytes | str | None) -> KeyShape | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
 def public_url(url: str) -> str:
-    """``url`` as reports, traces and the terminal show it: no userinfo, query or fragment."""
+    """``url`` as reports, traces and the terminal show it: no userinfo, query or fragment.
+
+    Cached: a run's calls go to a few URLs, and each call's record then shares one string."""
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -68,6 +68,9 @@ class CallInfo:
     status: int | None = None
     flush: Callable[[], None] | None = None
     recorded: list[tuple[int, int]] = field(default_factory=list)
+    played: list[int] = field(default_factory=list)
+    """The recordings replayed to this call's attempts (the cassette keeps no list of
+    calls, so a finished call is let go)."""
 
     def retry(self) -> None:
         """Start the next attempt of this call."""

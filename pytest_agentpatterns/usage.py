@@ -12,6 +12,7 @@ import base64
 import gzip
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
@@ -491,4 +492,5 @@ def usage_from_response(
 def _complete(usage: Usage, path: str, request_body: bytes | None) -> Usage:
     """Add what the body lacked: the provider (from the path) and a model name."""
     model = usage.model or _request_model(request_body) or _model_from_path(path)
-    return replace(usage, model=model, provider=vendor_of(path))
+    # Interned: a run's records then share a few model names instead of one copy per call.
+    return replace(usage, model=model and sys.intern(model), provider=vendor_of(path))
