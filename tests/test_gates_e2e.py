@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 # A task whose latency and accuracy are driven from the environment, so a second run can be
-# made worse. Sleeping gives real wall-clock latencies with the noise of a real machine.
+# made worse. Sleeping gives real wall-clock latencies with the noise of a real machine; the
+# sleep is long enough (20 ms) that a loaded machine's scheduling delays, a few ms at worst,
+# cannot pass for the +20% a gate looks for between the baseline and an unchanged run.
 MODULE = """
 import os, random, time, pytest
 from pytest_agentpatterns import Task
@@ -18,7 +20,7 @@ WRONG = float(os.environ.get("WRONG", "0.0"))
 rng = random.Random(os.environ.get("SEED", "0"))
 
 def propose(x):
-    time.sleep(0.004 * SLOW * (1 + 0.1 * rng.random()))
+    time.sleep(0.02 * SLOW * (1 + 0.1 * rng.random()))
     return "wrong" if rng.random() < WRONG else x
 
 t = Task(name="echo", propose=propose)
