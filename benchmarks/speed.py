@@ -519,7 +519,14 @@ def xdist_section(xdist: Xdist, command: str) -> str:
         "stay one for the run (above).\n"
         "- **Replaying from cassettes**: a replayed call costs about a millisecond or less, so "
         "workers pay off only when the suite's replay time is several times one worker's "
-        "start-up; for suites like the example suite, run without `-n`.\n"
+        "start-up, and never with more workers than cores; "
+        + (
+            "for suites like the example suite, run without `-n`.\n"
+            if fastest == "-n 0"
+            else f"for suites like the example suite, `{fastest}` took "
+            f"{walls[fastest] / walls['-n 0']:.2f}x the wall time of `-n 0` here (and more "
+            "CPU: each worker's start-up comes on top).\n"
+        )
     )
 
 
