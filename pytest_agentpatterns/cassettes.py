@@ -47,8 +47,7 @@ from vcr.serialize import serialize
 from . import transport
 from .atomic import write_atomic
 from .execution import BranchCancelled, current_site
-from .item_cassette import CassetteError, cassette_path
-from .network import blocked
+from .item_cassette import CassetteError, cassette_path, run_attached
 from .records import DURATION_DIGITS, Address
 from .schema import SchemaError, check_cassette
 from .scrub import KeyShape, Scrubber, ScrubRules, find_key_shape, find_key_shape_in_body
@@ -384,13 +383,20 @@ class Persister:
     )
 
     @classmethod
-    def load_document(cls, cassette_path: str | Path, serializer: Any) -> dict[str, Any]:
-        """The cassette's JSON document, its shape checked; parsed once, nothing copied."""
+    def _existing(cls, cassette_path: str | Path) -> Path:
+        """The cassette's path; vcrpy's not-found error when there is none, ours when it is
+        not a file."""
         path = Path(cassette_path)
         if not path.exists():
             raise CassetteNotFoundError()
         if not path.is_file():
             raise CassetteError(f"cassette {path} is not a file; {cls.ADVICE}")
+        return path
+
+    @classmethod
+    def load_document(cls, cassette_path: str | Path, serializer: Any) -> dict[str, Any]:
+        """The cassette's JSON document, its shape checked; parsed once, nothing copied."""
+        path = cls._existing(cassette_path)
         try:
             data = path.read_bytes().decode("utf-8")
             if not data or data.isspace():  # data.strip() would copy the whole file
@@ -410,11 +416,7 @@ class Persister:
         when it is replayed (:mod:`.slices`); None when the file is not in the layout the
         plugin writes or something in it is not as it should be: :meth:`load_document`
         then parses it whole and says what is wrong."""
-        path = Path(cassette_path)
-        if not path.exists():
-            raise CassetteNotFoundError()
-        if not path.is_file():
-            raise CassetteError(f"cassette {path} is not a file; {cls.ADVICE}")
+        path = cls._existing(cassette_path)
         try:
             handle = path.open("rb")
         except OSError:
@@ -1457,19 +1459,7 @@ def run_in_cassette(
     no socket can be opened (:mod:`.network`).
     """
     with open_cassette(path, mode, scrub) as cassette:
-
-        def attach(state: Any) -> None:
-            state.meter = meter
-            state.replayer = cassette
-            state.scrubber = cassette.scrubber
-
-        guard = (
-            blocked(f"cassette {path} replays only (record mode {mode})")
-            if cassette.write_protected
-            else contextlib.nullcontext()
-        )
-        with guard:
-            result = run(attach, cassette)
+        result = run_attached(cassette, path, mode, meter, run)
     return result, cassette.save_error
 
 

@@ -61,7 +61,21 @@ def run_in_cassette(
 
         return cassettes.run_in_cassette(path, mode, meter, run, scrub=scrub)
     _watch()
-    cassette = DeferredCassette(path, mode, scrub)
+    with DeferredCassette(path, mode, scrub) as cassette:
+        result = run_attached(cassette, path, mode, meter, run)
+    return result, cassette.save_error
+
+
+def run_attached(
+    cassette: Any,
+    path: Path,
+    mode: str,
+    meter: Any,
+    run: Callable[[Callable[[Any], None], Any], T],
+) -> T:
+    """``run(attach, cassette)`` for the cassette at ``path`` in record ``mode``, where
+    ``attach(state)`` meters a repetition's calls and sends them to ``cassette``; while the
+    cassette only replays, no socket can be opened."""
 
     def attach(state: Any) -> None:
         state.meter = meter
@@ -73,9 +87,8 @@ def run_in_cassette(
         if cassette.write_protected
         else contextlib.nullcontext()
     )
-    with cassette, guard:
-        result = run(attach, cassette)
-    return result, cassette.save_error
+    with guard:
+        return run(attach, cassette)
 
 
 class DeferredCassette:
