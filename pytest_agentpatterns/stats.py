@@ -204,20 +204,21 @@ def summarize(
     interval: Interval | None = None
     method: str | None = None
     cases: dict[str, Any] = {k: v for k, v in accuracy.items() if len(v) > 0}
-    one = _one_binary_case(cases)
-    n = len(one) if one is not None else 0
-    if one is not None:
-        # The same floats numpy gives: the sum of 0s and 1s is exact, so is its mean's one
-        # rounding, and a mean over one case is that case's mean.
-        acc = sum(one) / len(one)
-        interval, method = wilson_interval(float(sum(one)), len(one), confidence), "wilson"
-        interval = Interval(min(interval.low, acc), max(interval.high, acc))
-    elif cases:
-        cases = {k: np.asarray(v, dtype=float) for k, v in cases.items()}
-        n = sum(a.size for a in cases.values())
-        ordered = [cases[k] for k in sorted(cases)]
-        acc = float(np.mean([a.mean() for a in ordered]))
-        interval, method = accuracy_interval(ordered, confidence, seed)
+    n = 0
+    if cases:
+        one = _one_binary_case(cases)
+        if one is not None:
+            # The same floats numpy gives: the sum of 0s and 1s is exact, so is its mean's one
+            # rounding, and a mean over one case is that case's mean.
+            n, successes = len(one), sum(one)
+            acc = successes / n
+            interval, method = wilson_interval(successes, n, confidence), "wilson"
+        else:
+            cases = {k: np.asarray(v, dtype=float) for k, v in cases.items()}
+            n = sum(a.size for a in cases.values())
+            ordered = [cases[k] for k in sorted(cases)]
+            acc = float(np.mean([a.mean() for a in ordered]))
+            interval, method = accuracy_interval(ordered, confidence, seed)
         interval = Interval(min(interval.low, acc), max(interval.high, acc))
     lat = [x for v in (latency or {}).values() for x in v]
     p50 = percentile(lat, 50) if lat else None
