@@ -252,6 +252,10 @@ class CallSite:
 _SITE: contextvars.ContextVar[CallSite | None] = contextvars.ContextVar(
     "agentpatterns_site", default=None
 )
+_INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "agentpatterns_inline", default=False
+)
+"""True while a flow runs in its caller's thread without the event loop (see ``run_flow``)."""
 _BRANCH: contextvars.ContextVar[Branch | None] = contextvars.ContextVar(
     "agentpatterns_branch", default=None
 )
@@ -353,6 +357,8 @@ class Flow:
         branch.items.append(job)
         token = _SITE.set(CallSite(self.state, branch, role, job))
         try:
+            if _INLINE.get():
+                return self._call_inline(fn, args)
             if inspect.iscoroutinefunction(fn):
                 result = await fn(*args)
             else:
@@ -388,9 +394,15 @@ class Flow:
         raises, so no branch outlives its repetition. The error raised is the first by
         branch order, never by completion order.
         """
+        if _INLINE.get() and len(labels) != 1:
+            # Branches run at once only on the loop: the caller's thread drives it until the
+            # fork is done, then goes on in place.
+            return run_flow(lambda: _on_loop(self.fork_named(labels, body)))
         parent = self.branch
         children = [parent.child(label) for label in labels]
         parent.items.append(Fork(children))
+        if _INLINE.get():
+            return [await self._within_inline(parent, children[0], body)]
 
         failures: dict[int, tuple[BaseException, TracebackType | None]] = {}
 
@@ -413,6 +425,32 @@ class Flow:
         await asyncio.gather(*tasks, return_exceptions=True)
         failure, traceback = self._failure(parent, [failures[i] for i in sorted(failures)], first)
         raise failure.with_traceback(traceback)
+
+    @staticmethod
+    def _call_inline(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+        """A role function called in place, in a copy of the context (as a worker thread
+        would run it); an async one, or an awaitable it returns, runs on the shared loop."""
+        if inspect.iscoroutinefunction(fn):
+            return run_flow(lambda: _on_loop(fn(*args)))
+        result = contextvars.copy_context().run(fn, *args)
+        if inspect.isawaitable(result):
+            awaitable = result
+            return run_flow(lambda: _on_loop(awaitable))
+        return result
+
+    async def _within_inline(
+        self, parent: Branch, child: Branch, body: Callable[[int], Awaitable[T]]
+    ) -> T:
+        """One sequential child branch, run in place: what ``fork_named`` does for one label."""
+        token = _BRANCH.set(child)
+        try:
+            return await body(0)
+        except BaseException as exc:
+            self.state.cancel([child.path])
+            failure, traceback = self._failure(parent, [(exc, exc.__traceback__)], exc)
+            raise failure.with_traceback(traceback) from None
+        finally:
+            _BRANCH.reset(token)
 
     def _failure(
         self,
@@ -563,17 +601,25 @@ class _Driver:
 _DRIVER = _Driver()
 
 
-def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
+def run_flow(coro_factory: Callable[[], Awaitable[T]], *, inline: bool = False) -> T:
     """Run a pattern's coroutine to completion from sync code, on the shared loop.
 
     The coroutine runs with a copy of the caller's context, so attribution and any
     context variables of the user's code carry over.
+
+    With ``inline``, for coroutines that await nothing but ``Flow`` primitives (the built-in
+    patterns), the caller's thread runs it without the loop: sync role functions are called
+    in place, and only what needs the loop (forks of several branches, async role
+    functions) is handed to it. A one-step task then costs a function call, not a loop turn
+    and a thread hand-off each way.
     """
-    loop = _loop()
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
         running = None
+    if inline and running is None:
+        return contextvars.copy_context().run(_run_inline, coro_factory)
+    loop = _loop()
     if running is loop:
         raise RuntimeError(
             "agent.run() was called from inside an async role function; use await agent.arun()"
@@ -608,6 +654,24 @@ def run_flow(coro_factory: Callable[[], Awaitable[T]]) -> T:
 
 async def _as_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
     return await factory()
+
+
+async def _on_loop(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` as a loop task: role calls inside it go to worker threads again."""
+    _INLINE.set(False)
+    return await awaitable
+
+
+def _run_inline(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Drive the coroutine by hand; it must finish without suspending (see ``run_flow``)."""
+    _INLINE.set(True)
+    coro = _as_coroutine(coro_factory)
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a pattern run in place awaited something other than Flow primitives")
 
 
 def virtual_latency(root: Branch, limit: int | None = None) -> float:

@@ -72,7 +72,7 @@ class Agent:
         flow = self._flow(task, input)
         started = time.perf_counter()
         try:
-            output = run_flow(lambda: self.pattern.run(flow))
+            output = run_flow(lambda: self.pattern.run(flow), inline=self.pattern.builtin)
         except BaseException as exc:
             flow.state.call_failed(exc)
             raise
