@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_agentpatterns.scrub import (
+    KEY_SHAPE_KINDS,
     REDACTED,
     KeyShape,
     Scrubber,
@@ -786,3 +787,33 @@ KEYISH = st.lists(
 @given(KEYISH)
 def test_the_substring_pre_check_finds_what_every_pattern_finds(text: str) -> None:
     assert find_key_shape(text) == _every_shape(text)
+
+
+# One key of each shape, built from parts so that no whole key-shaped string is in this file.
+_ONE_OF_EACH = {
+    "an Anthropic API key": "sk-" + "ant-" + "api03" + "x1Y2z3W4v5U6",
+    "an OpenAI API key": "sk-" + "proj-" + "A1b2C3d4E5f6G7h8",
+    "a secret key": "sk-" + "A1b2C3d4E5f6G7h8I9j0K",
+    "a Stripe key": "rk" + "_live_" + "A1b2C3d4E5f6G7h8",
+    "an AWS access key id": "ASIA" + "ABCDEFGH12345678",
+    "a Google API key": "AIza" + "A1b2C3d4E5" * 3 + "f6G7h",
+    "a Google OAuth token": "ya29." + "a1B2" * 6,
+    "a GitHub token": "github_pat_" + "A1b2C3d4E5" * 4,
+    "a Slack token": "xoxb-" + "1234567890a",
+    "a Hugging Face token": "hf_" + "a1B2c3" * 6,
+    "a Groq or xAI key": "xai-" + "a1B2" * 11,
+    "a JSON Web Token": "eyJ" + "hbGciOiJI" + ".eyJ" + "zdWIiOiIx" + ".c2ln",
+    "a private key": "-----BEGIN EC " + "PRIVATE KEY-----",
+    "a Bearer token": "Bearer " + "a1B2c3D4e5F6",
+    "Basic credentials": "Basic " + base64.b64encode(b"user:pass").decode(),
+}
+
+
+@pytest.mark.parametrize("kind", KEY_SHAPE_KINDS)
+def test_each_shape_is_found_with_the_pre_check_on(kind: str) -> None:
+    """The property above only builds keys from its fragments; here every shape has a key,
+    so a wrong literal in the pre-check (``sk-anx-``, ``AIzb``) hides it and fails."""
+    text = f"config: {_ONE_OF_EACH[kind]} (end)"
+    found = find_key_shape(text)
+    assert found is not None and found.kind == kind
+    assert _every_shape(text) == found
