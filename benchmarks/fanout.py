@@ -83,9 +83,9 @@ with ThreadPoolExecutor(max_workers=width) as pool:
         started = time.perf_counter()
         ask(case)
         single = time.perf_counter() - started
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         list(pool.map(ask, range(width)))
-        pairs.append((single, time.perf_counter() - started))
+        pairs.append((single, time.perf_counter() - started, time.process_time() - cpu))
 print(json.dumps(pairs[1:]))
 """
 
@@ -102,6 +102,9 @@ class FanoutResult:
     vs_single: Ratio
     vs_nominal: float
     raw_threads: Ratio
+    sdk_cpu: float
+    """CPU seconds per call of the plain-threads fan-out (the SDK and its threads alone):
+    ``width`` calls need ``width`` times this in one process, most of it under one GIL."""
 
 
 def measure(cases: int, latency: float = 0.2, width: int = WIDTH) -> FanoutResult:
@@ -145,12 +148,14 @@ def measure(cases: int, latency: float = 0.2, width: int = WIDTH) -> FanoutResul
         parallel=median(parallel),
         vs_single=ratio,
         vs_nominal=median(parallel) / latency,
-        raw_threads=Ratio.of([p for _, p in raw], [s for s, _ in raw]),
+        raw_threads=Ratio.of([p for _, p, _ in raw], [s for s, _, _ in raw]),
+        sdk_cpu=median([c for _, _, c in raw]) / width,
     )
 
 
-def _raw_threads(url: str, width: int, cases: int) -> list[tuple[float, float]]:
-    """(one call, ``width`` calls at once) wall times from plain threads, no plugin."""
+def _raw_threads(url: str, width: int, cases: int) -> list[tuple[float, float, float]]:
+    """(one call, ``width`` calls at once) wall times from plain threads, no plugin, and the
+    CPU time of the ``width`` calls."""
     done = subprocess.run(
         [sys.executable, "-c", RAW_SCRIPT.format(model=MODEL), str(width), str(cases)],
         env=pytest_env(SIM_URL=url),
@@ -159,4 +164,4 @@ def _raw_threads(url: str, width: int, cases: int) -> list[tuple[float, float]]:
         check=True,
         timeout=600,
     )
-    return [(float(a), float(b)) for a, b in json.loads(done.stdout)]
+    return [(float(a), float(b), float(c)) for a, b, c in json.loads(done.stdout)]
