@@ -269,7 +269,9 @@ def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:
         if rec and len(rec) + 2 > width:
             rec = short_id(rec)
         if rec:
-            lines.append(_fit("  " + rec, width))
+            # One line where it fits; wrapped, never cut, where it does not: a cut could
+            # drop the very pattern it names.
+            lines.extend(textwrap.wrap(rec, width, initial_indent="  ", subsequent_indent="    "))
     for note in family_notes(t) + savings.lines(t.adaptive):
         lines.extend(textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="    "))
     if verbose:

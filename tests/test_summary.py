@@ -51,6 +51,8 @@ def test_the_summary_fits_the_terminal(
     assert not too_long, too_long
     assert sum(line.startswith("  recommended: ") for line in lines) == 1
     assert any("vs single" in line for line in lines)
+    # Wrapped where it does not fit, never cut (a cut could drop the pattern it names).
+    assert not any(line.endswith("…") for line in lines if not line.startswith("test_")), lines
 
 
 def test_verbose_adds_the_latency_and_cost_estimates(pytester: pytest.Pytester) -> None:
@@ -73,3 +75,61 @@ def test_a_tests_verdicts_do_not_depend_on_other_tests(pytester: pytest.Pytester
         return [line for line in block if "vs single:" in line or "no difference" in line]
 
     assert verdicts(alone) and verdicts(alone) == verdicts(both)
+
+
+LONG_NAMED = """
+from pytest_agentpatterns.patterns import Param
+
+
+async def resample(flow):
+    output = None
+    for i in range(int(flow.params["k"])):
+
+        async def attempt():
+            candidate = await flow.propose()
+            return candidate, await flow.verify(candidate)
+
+        output, verdict = await flow.within(f"resample[{i}]", attempt)
+        if verdict.ok:
+            return output
+    return output
+
+
+def pytest_agentpatterns_register(registry):
+    registry.add_pattern(
+        "resample_until_verified", resample, params={"k": Param(int, 3, 1)},
+        requires=("propose", "verify"),
+    )
+"""
+
+CLOSE_CALL = """
+import random, pytest
+from pytest_agentpatterns import Task
+
+t = Task(name="t", propose=lambda x: x, verify=lambda x, o: True)
+ACC = {"single": 0.6, "escalate(n=4,threshold=0.75)": 0.6, "resample_until_verified(k=1)": 0.7}
+
+@pytest.mark.agentpatterns(repeat=3)
+@pytest.mark.parametrize("c", range(10))
+def test_s(agent, c):
+    agent.run(t, c)
+    r = random.Random(f"{c}|{agent.pattern_id}|{agent.repetition}")
+    assert r.random() < ACC[agent.pattern_id]
+"""
+
+
+def test_a_recommendation_too_long_for_the_line_is_wrapped_not_cut(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    pytester.makeconftest(LONG_NAMED)
+    pytester.makepyfile(test_s=CLOSE_CALL)
+    patterns = "--patterns=single,escalate(n=4,threshold=0.75),resample_until_verified(k=1)"
+    result = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none", patterns)
+    lines = summary_lines(result)
+    start = next(i for i, line in enumerate(lines) if line.startswith("  recommended: "))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))
+    text = " ".join(line.strip() for line in lines[start:end])
+    assert len(text) > 78 and "…" not in text, lines
+    assert "resample_until_verified" in text, lines
+    assert all(len(line) <= 80 for line in lines)
