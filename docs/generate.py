@@ -58,6 +58,13 @@ class Recipe:
     """A change to the walkthrough's directory made before the command (a step's edit)."""
     shell: tuple[str, ...] = ()
     """A command other than pytest, run in the walkthrough's directory."""
+    stable: bool = True
+    """Whether two runs print the same: a live run's latencies do not (``--check`` skips it)."""
+    stderr: bool = False
+    """Show what the command wrote to stderr (a start-up error) instead of its output."""
+    files: str = ""
+    """A page of docs/ whose ``<!-- file: NAME -->`` code blocks are written to the temporary
+    directory, where the command then runs (the page's own example, as a reader would)."""
 
 
 def _from(marker: str, *, keep_last: int | None = None) -> Callable[[list[str]], list[str]]:
@@ -156,6 +163,29 @@ RECIPES: dict[str, Recipe] = {
         "CI=true pytest example_suite/test_codegen.py --patterns=all -v",
         ("example_suite/test_codegen.py", "--patterns=all", "-p", "no:cacheprovider", "-v"),
         _block("by ensemble size"),
+    ),
+    "extending-resample": Recipe(
+        'pytest test_summaries.py --patterns="resample,resample(k=1),parallel(n=3)" '
+        "--patterns-repeat=6",
+        (
+            "test_summaries.py",
+            "--patterns=resample,resample(k=1),parallel(n=3)",
+            "--patterns-repeat=6",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+        ),
+        _from("collected"),
+        files="extending.md",
+        stable=False,
+    ),
+    "extending-bad-spec": Recipe(
+        'pytest test_summaries.py --patterns="resample(k=0)"',
+        ("test_summaries.py", "--patterns=resample(k=0)", "-p", "no:cacheprovider"),
+        lambda lines: [line for line in lines if line.strip()],
+        files="extending.md",
+        stderr=True,
     ),
 }
 
@@ -293,16 +323,29 @@ def run_recipe(recipe: Recipe) -> str:
     with tempfile.TemporaryDirectory(prefix="agentpatterns-docs-") as tmp:
         env = {**os.environ, "CI": "true", "COLUMNS": WIDTH}
         env.pop("PYTEST_ADDOPTS", None)
+        cwd = ROOT
+        if recipe.files:
+            page = DOCS / recipe.files
+            for name, code in FILE_MARK.findall(page.read_text(encoding="utf-8")):
+                (Path(tmp) / name).write_text(code, encoding="utf-8")
+            cwd = Path(tmp)
         for setup in recipe.setup:
-            _pytest(setup, tmp, env)
-        out = _pytest(recipe.args, tmp, env)
+            _pytest(setup, tmp, env, cwd=cwd)
+        out = _pytest(recipe.args, tmp, env, cwd=cwd, stderr=recipe.stderr)
         if recipe.markdown:
             text = Path(tmp, "summary.md").read_text(encoding="utf-8")
             return "\n".join(recipe.cut(text.splitlines())).strip("\n") + "\n"
     return _block(recipe, out)
 
 
-def _pytest(args: tuple[str, ...], tmp: str, env: dict[str, str], cwd: Path = ROOT) -> str:
+def _pytest(
+    args: tuple[str, ...],
+    tmp: str,
+    env: dict[str, str],
+    cwd: Path = ROOT,
+    *,
+    stderr: bool = False,
+) -> str:
     resolved = [
         a.replace("baseline.json", f"{tmp}/baseline.json")
         .replace("run.json", f"{tmp}/run.json")
@@ -318,6 +361,8 @@ def _pytest(args: tuple[str, ...], tmp: str, env: dict[str, str], cwd: Path = RO
         check=False,
         timeout=900,
     )
+    if stderr:
+        return proc.stderr
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{shlex.join(args)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     return proc.stdout
@@ -333,7 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown recipe {unknown[0]!r}; known: {', '.join(known)}")
     wanted = options.names or [
-        n for n in known if not (options.check and n in WALKTHROUGH and not WALKTHROUGH_STABLE)
+        n
+        for n in known
+        if not options.check
+        or (n in RECIPES and RECIPES[n].stable)
+        or (n in WALKTHROUGH and WALKTHROUGH_STABLE)
     ]
     outputs = {name: run_recipe(RECIPES[name]) for name in wanted if name in RECIPES}
     walk = {name for name in wanted if name in WALKTHROUGH}

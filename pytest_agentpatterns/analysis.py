@@ -91,6 +91,17 @@ class TestAnalysis:
     """Ensemble-size, escalation and loop figures (:class:`.diagnostics.Diagnostics`)."""
     adaptive: savings.Savings | None = None
     """What an adaptive run used and saved; None when the test ran a fixed count."""
+    planned_baseline: str = ""
+    """The pattern the items named as baseline, also when it did not run (``baseline`` is
+    then empty: every item of it was skipped, or it was not selected)."""
+
+    def baseline_text(self) -> str:
+        """``baseline X``, or why there is none: the summaries' heading says it."""
+        if self.baseline:
+            return f"baseline {self.baseline}"
+        if self.planned_baseline:
+            return f"baseline {self.planned_baseline} did not run: nothing compared"
+        return "no baseline pattern ran"
 
     def pattern(self, pattern_id: str) -> PatternAnalysis | None:
         return next((p for p in self.patterns if p.figures.pattern == pattern_id), None)
@@ -183,6 +194,7 @@ def _analyse_test(
         len(cases),
         diagnostics.analyse(every, seed=seed),
         savings.of(every),
+        planned_baseline=baseline_id,
     )
 
 

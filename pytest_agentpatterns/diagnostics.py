@@ -12,7 +12,7 @@
 
 Whether an output is right is decided by the test's own check: the test body is run again
 with ``agent.run`` returning that output, no call made (a body that makes calls of its own,
-or runs ``agent.run`` more than once, gets no diagnostics). Each distinct output is judged
+or runs ``agent.run`` more than once, gets a note instead). Each distinct output is judged
 once per item, and an output a repetition returned keeps that repetition's verdict, so this
 costs a few body runs per item, not one per subset, and no call.
 """
@@ -171,7 +171,7 @@ class _Judge:
             leave_body(token)
             probe.substitute = _UNSET
         if probe.substituted != 1:
-            raise _Unusable("the test body does not run agent.run exactly once")
+            raise _Unusable(ONCE)
         return value
 
 
@@ -197,9 +197,14 @@ def enrich(
     return replace(outcome, result=result)
 
 
+ONCE = "the test body does not run agent.run exactly once"
+
+
 def _diagnose(rep: Repetition, record: _Record | None, judge: _Judge, probe: Probe) -> Repetition:
-    if record is None or record.runs != 1 or rep.outcome == "error":
+    if record is None or rep.outcome == "error":
         return rep
+    if record.runs != 1:
+        return replace(rep, diagnostics={"note": ONCE})
     data: dict[str, Any] = {}
     if probe.name in ("parallel", "escalate") and record.votes:
         how = "majority" if probe.name == "escalate" else record.task.aggregate

@@ -169,7 +169,8 @@ def recommend(
             **common,  # type: ignore[arg-type]
         )
     more = _more_cases(pair, level)
-    run = f"run about {more} more cases" if more is not None else "run more cases"
+    cases = "case" if more == 1 else "cases"
+    run = f"run about {more} more {cases}" if more is not None else "run more cases"
     could = (
         f"{cheapest} could be up to {-gap.low:.2f} less accurate"
         if gap is not None
@@ -182,7 +183,7 @@ def recommend(
         False,
         gap=gap,
         more_cases=more,
-        short=f"none yet: ~{more if more is not None else '?'} more cases to separate "
+        short=f"none yet: ~{more if more is not None else '?'} more {cases} to separate "
         f"{cheapest} from {best}",
         **common,  # type: ignore[arg-type]
     )

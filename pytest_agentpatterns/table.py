@@ -253,7 +253,7 @@ def skipped_lines(results: Sequence[ItemResult], width: int = 80) -> list[str]:
 def _test_block(t: TestAnalysis, width: int, verbose: bool) -> list[str]:
     header = t.test
     facts = [f"{t.n_cases} case{'s' if t.n_cases != 1 else ''}"]
-    facts.append(f"baseline {t.baseline}" if t.baseline else "no baseline pattern ran")
+    facts.append(t.baseline_text())
     full = f"{header} ({', '.join(facts)})"
     if len(full) <= width:
         lines = [full]
@@ -462,7 +462,7 @@ def render_markdown(
         )
         parts.append(tabulate(gate_rows(gate_run.results), headers=GATE_HEADERS, tablefmt="github"))
     for t in analyses:
-        facts = f"{t.n_cases} cases, baseline {t.baseline or 'none'}"
+        facts = f"{t.n_cases} cases, {t.baseline_text()}"
         parts.append(f"### {t.test} ({facts})")
         parts.append(
             tabulate(

@@ -274,3 +274,34 @@ def test_saved_diagnostics_are_read_back_and_checked() -> None:
     document["items"][1]["repetitions"][0]["diagnostics"] = {"ensemble": ["most"]}
     with pytest.raises(SchemaError, match=r"items\[1\]\.repetitions\[0\]\.diagnostics\.ensemble"):
         check_run(document)
+
+
+def test_a_body_running_agent_run_twice_gets_a_note_not_silence(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_twice="""
+        import pytest
+        from pytest_agentpatterns import Task
+
+        t = Task(name="t", propose=lambda x: x)
+
+        @pytest.mark.agentpatterns(patterns="parallel(n=3)", repeat=2)
+        @pytest.mark.parametrize("c", range(3))
+        def test_once(agent, c):
+            assert agent.run(t, "a") == "a"
+
+        @pytest.mark.agentpatterns(patterns="parallel(n=3)", repeat=2)
+        @pytest.mark.parametrize("c", range(3))
+        def test_twice(agent, c):
+            assert agent.run(t, "a") + agent.run(t, "b") == "ab"
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--patterns-json=run.json")
+    result.assert_outcomes(passed=6)
+    report = json.loads((pytester.path / "run.json").read_text())
+    found = {a["test"].split("::")[1]: a["diagnostics"] for a in report["analysis"]}
+    assert found["test_once"]["ensembles"] and not found["test_once"]["notes"]
+    assert found["test_twice"]["notes"] == [
+        "parallel(n=3): the test body does not run agent.run exactly once"
+    ]

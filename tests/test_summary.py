@@ -133,3 +133,26 @@ def test_a_recommendation_too_long_for_the_line_is_wrapped_not_cut(
     assert len(text) > 78 and "…" not in text, lines
     assert "resample_until_verified" in text, lines
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_a_baseline_that_did_not_run_is_named(pytester: pytest.Pytester) -> None:
+    """`sequential` is listed first (so it is the baseline) but the task has no steps: every
+    item of it is skipped, and the heading says which baseline did not run."""
+    pytester.makepyfile(
+        test_b="""
+        import pytest
+        from pytest_agentpatterns import Task
+
+        t = Task(name="t", propose=lambda x: x)
+
+        @pytest.mark.parametrize("c", ["a", "b", "c"])
+        def test_one(agent, c):
+            assert agent.run(t, c) == c
+        """
+    )
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--patterns-record=none", "--patterns=sequential,parallel(n=2)"
+    )
+    result.assert_outcomes(passed=3, skipped=3)
+    heading = next(line for line in summary_lines(result) if line.startswith("test_b.py"))
+    assert "baseline sequential did not run" in heading, heading
