@@ -15,7 +15,7 @@ import importlib.abc
 import re
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +44,32 @@ def cassette_path(directory: Path, module: str, nodename: str) -> Path:
     """``<directory>/<module>/<test name and ids>.json``, safe on every file system."""
     safe = re.sub(r'[\\/:*?"<>|\s]', "_", nodename)
     return directory / module / f"{safe}.json"
+
+
+NAME_MAX = 255
+"""The longest file name, in bytes, that common file systems take."""
+
+
+def cassette_problems(paths: Mapping[str, Path]) -> list[str]:
+    """What is wrong with the items' cassette paths (node id -> path): two items that would
+    share one cassette, or a name too long for a file. One message each; none when fine."""
+    problems: list[str] = []
+    owners: dict[Path, str] = {}
+    for nodeid, path in paths.items():
+        size = len(path.name.encode("utf-8"))
+        if size > NAME_MAX:
+            problems.append(
+                f"{nodeid}: its cassette's file name would be {size} bytes long, more than the "
+                f"{NAME_MAX} a file name can have: give the case a shorter id"
+            )
+        first = owners.setdefault(path, nodeid)
+        if first != nodeid:
+            problems.append(
+                f"{first} and {nodeid} would share one cassette, {path} (a cassette is named "
+                'for the test function and its ids, with \\ / : * ? " < > | and whitespace '
+                "as _): rename one, or give the cases ids that still differ after that"
+            )
+    return problems
 
 
 def run_in_cassette(

@@ -239,8 +239,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("agent", specs, ids=[s.id for s in specs], indirect=True)
 
 
+def _cassette_of(item: pytest.Item, settings: options.Settings) -> Path:
+    from .item_cassette import cassette_path
+
+    directory = settings.cassette_dir or item.path.parent / "cassettes"
+    return cassette_path(directory, item.path.stem, item.name)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from .item_cassette import cassette_problems
+
+    settings = config.stash[SETTINGS]
     errors = config.stash.get(MARKER_ERRORS, [])
+    errors = errors + cassette_problems(
+        {
+            item.nodeid: _cassette_of(item, settings)
+            for item in items
+            if "agent" in getattr(item, "fixturenames", ())
+        }
+    )
     if not errors and hasattr(config, "workerinput"):
         errors = _split_adaptive_tests(config, items)
     if errors:
@@ -249,7 +266,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # The controller raises it too: _XdistHooks.pytest_testnodedown.
             config.workeroutput[USAGE_ERROR] = message
         raise pytest.UsageError(message)
-    settings = config.stash[SETTINGS]
     if settings.plan is not None and settings.pilot is None:
         # --patterns-plan reads a saved run: nothing is run (or paid for). Here, before
         # xdist's workers report what they collected, so they agree with the controller.
@@ -512,7 +528,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     config = pyfuncitem.config
     settings = config.stash[SETTINGS]
     meter = config.stash[METER]
-    from .item_cassette import CassetteError, cassette_path, http_imported, run_in_cassette
+    from .item_cassette import CassetteError, http_imported, run_in_cassette
 
     if not config.stash.get(INSTALLED, False) and http_imported():
         # Only sessions whose items can send a request pay for patching the HTTP clients;
@@ -520,8 +536,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         transport.install()
         config.stash[INSTALLED] = True
 
-    directory = settings.cassette_dir or pyfuncitem.path.parent / "cassettes"
-    path = cassette_path(directory, pyfuncitem.path.stem, pyfuncitem.name)
+    path = _cassette_of(pyfuncitem, settings)
     probe = pyfuncitem.stash.get(PROBE, None)
     from .diagnostics import enrich
 

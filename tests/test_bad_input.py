@@ -662,3 +662,40 @@ def pytest_agentpatterns_register(registry):
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == USAGE
     assert_one_clear_line(result, ("ERROR: pytest_agentpatterns_register:", *words))
+
+
+SHARED = """
+import pytest
+from pytest_agentpatterns import Task
+
+t = Task(name="t", propose=lambda x: x)
+
+@pytest.mark.parametrize("c", [1, 2, 3], ids={ids!r})
+def test_k(agent, c):
+    open(f"ran-{{c}}", "w").close()
+    assert agent.run(t, c) == c
+"""
+
+
+@pytest.mark.parametrize(
+    ("ids", "words"),
+    [
+        (
+            ["a b", "a_b", "c"],
+            ("test_k[a b-single]", "test_k[a_b-single]", "share one cassette", "ids"),
+        ),
+        (["x:y", "x?y", "z"], ("test_k[x:y-single]", "test_k[x?y-single]", "share one cassette")),
+        (["a" * 300, "b", "c"], ("bytes long", "more than the 255", "shorter id")),
+    ],
+    ids=["whitespace", "colon-and-question-mark", "too-long"],
+)
+def test_cases_whose_cassettes_cannot_be_told_apart_stop_the_run(
+    pytester: pytest.Pytester, ids: list[str], words: tuple[str, ...]
+) -> None:
+    """Two items would write one file (the second failing against the first's recording),
+    or a name would be too long for a file: one usage error before anything runs."""
+    pytester.makepyfile(test_k=SHARED.format(ids=ids))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--patterns-record=none")
+    assert result.ret == USAGE, "\n".join(result.outlines + result.errlines)
+    assert_one_clear_line(result, words)
+    assert not list(pytester.path.glob("ran-*")) and not (pytester.path / "cassettes").exists()
