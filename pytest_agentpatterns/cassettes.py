@@ -1137,6 +1137,8 @@ class PatternCassette(Cassette):  # type: ignore[misc]
                     changes.append("body: differs")
             return "The request changed since it was recorded: " + "; ".join(changes[:5])
         if not len(self.data):
+            if not Path(self._path).exists():
+                return "There is no such file: this item was never recorded."
             return "The cassette has no recordings."
         return (
             f"The cassette has {len(self.data)} recordings, none at this address "

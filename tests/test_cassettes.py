@@ -298,7 +298,7 @@ def test_replay_miss_fails_at_once_with_address_and_option(
         [
             "*no recording for call r0/main/propose#0 in cassette *cassettes/test_replay_miss*"
             "/test_one[[]single[]].json (record mode none).",
-            "*The cassette has no recordings.*",
+            "*There is no such file: this item was never recorded.*",
             "*--patterns-record=new_episodes*",
         ]
     )
