@@ -487,8 +487,11 @@ def graded_section(
                 if other:
                     method_notes.append(
                         f"{pop.name}, {cases}x{reps}: "
-                        + ", ".join(f"{n} runs used {m}" for m, n in other)
-                        + " (every score 0 or 1)"
+                        + ", ".join(
+                            f"{n} run{'s' if n != 1 else ''} used {m}"
+                            + ("" if "same" in m else " (every score 0 or 1)")
+                            for m, n in other
+                        )
                     )
         rows.append([pop.name, *cells])
     headers = ["population of cases", *[f"{c} x {r}" for c in CASES for r in REPETITIONS]]

@@ -178,11 +178,22 @@ def accuracy_interval(
         _check_scores(a)
     binary = all(bool(np.all((a == 0) | (a == 1))) for a in arrays)
     clustered = len(arrays) >= 2 and any(a.size > 1 for a in arrays)
+    runs = sum(a.size for a in arrays)
     if binary:
         if not clustered:
             pooled = np.concatenate(arrays)
             return wilson_interval(float(pooled.sum()), pooled.size, confidence), "wilson"
+        if float(np.ptp([a.mean() for a in arrays])) <= 1e-15:
+            # Cases alike: no spread between them to scale by, so the plain score interval.
+            return _clustered_score(arrays, confidence), "wilson (cases alike)"
         return _clustered_score(arrays, confidence), "score, cases as clusters (t)"
+    if all(float(np.ptp(a)) == 0 for a in arrays) and float(
+        np.ptp([a[0] for a in arrays])
+    ) == 0:
+        # Every score the same: nothing to estimate a spread from, so the widest a mean of
+        # scores in [0, 1] can have (a 0/1 score's, at this mean): the score interval.
+        z = z_quantile((1 + confidence) / 2)
+        return _score(float(arrays[0][0]), z * z / runs), "wilson (every score the same)"
     units = [a for a in arrays] if clustered else [np.array([x]) for a in arrays for x in a]
     return _bootstrap_t(units, confidence, seed), (
         "bootstrap-t over case means" if clustered or len(arrays) > 1 else "bootstrap-t over runs"

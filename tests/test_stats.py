@@ -85,8 +85,25 @@ def test_single_outcome_per_case_is_a_wilson_interval() -> None:
 def test_cases_with_equal_means_fall_back_to_wilson_over_all_runs() -> None:
     # Four cases, each right 7 times in 8: no spread to estimate a design effect from.
     s = stats.summarize({f"c{i}": [1.0] * 7 + [0.0] for i in range(4)})
-    assert s.accuracy == 0.875 and s.accuracy_method == "score, cases as clusters (t)"
+    assert s.accuracy == 0.875 and s.accuracy_method == "wilson (cases alike)"
     assert s.accuracy_interval == stats.wilson_interval(28, 32)
+
+
+@pytest.mark.parametrize("shape", [[[0.05] * 3], [[0.05]] * 3, [[0.3, 0.3], [0.3, 0.3]]])
+def test_graded_scores_all_the_same_get_the_widest_interval_not_a_point(
+    shape: list[list[float]],
+) -> None:
+    """No spread to estimate: the interval is the one a 0/1 score at this mean would have
+    (the largest variance a score in [0, 1] can have), never a zero-width interval."""
+    s = stats.summarize({f"c{i}": v for i, v in enumerate(shape)})
+    runs = sum(len(v) for v in shape)
+    mean = shape[0][0]
+    assert s.accuracy_method == "wilson (every score the same)"
+    expected = stats.wilson_interval(mean * runs, runs)
+    assert s.accuracy_interval is not None
+    assert s.accuracy_interval.low == pytest.approx(expected.low)
+    assert s.accuracy_interval.high == pytest.approx(expected.high)
+    assert s.accuracy_interval.high - s.accuracy_interval.low > 0.2
 
 
 def test_clustered_binary_interval_is_the_design_effect_score_interval() -> None:
