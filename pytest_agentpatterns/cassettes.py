@@ -1215,6 +1215,10 @@ class PatternCassette(Cassette):  # type: ignore[misc]
         try:
             if self._rewrite and not self._kept(list(enumerate(self.data))) and not table:
                 return
+            if not len(self.data) and not table and not Path(self._path).exists():
+                # An item that made no call gets no cassette (as with vcrpy), even when it
+                # has metadata to keep (an adaptive item's rounds): there is nothing to replay.
+                return
             self.data.materialize()
             super()._save(force=force)
         except CassetteError as exc:

@@ -358,3 +358,28 @@ def test_a_marker_adaptive_test_under_xdist_load_needs_the_option_or_a_scope_dis
     pytester.runpytest_subprocess(
         "-p", "no:randomly", "-n", "1", "--dist", "loadscope"
     ).assert_outcomes(passed=8)
+
+
+def test_an_adaptive_test_without_calls_decides_anew_every_run(
+    pytester: pytest.Pytester,
+) -> None:
+    """No call, no cassette: the rounds are not kept, so the next run does not replay a
+    schedule for outcomes it computes afresh (it used to: "where the recording stopped")."""
+    pytester.makepyfile(
+        test_auto="""
+        import random, pytest
+        from pytest_agentpatterns import Task
+
+        t = Task(name="t", propose=lambda x: x if random.random() < 0.7 else "wrong")
+
+        @pytest.mark.agentpatterns(patterns="single,parallel(n=3)", repeat="auto", max_repeat=6)
+        @pytest.mark.parametrize("x", ["a", "b", "c", "d"])
+        def test_auto(agent, x):
+            assert agent.run(t, x) == x
+        """
+    )
+    for _ in range(2):
+        result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+        assert result.ret in (0, 1)
+        assert "where the recording stopped" not in result.stdout.str()
+    assert not (pytester.path / "cassettes").exists()
