@@ -187,9 +187,7 @@ def accuracy_interval(
             # Cases alike: no spread between them to scale by, so the plain score interval.
             return _clustered_score(arrays, confidence), "wilson (cases alike)"
         return _clustered_score(arrays, confidence), "score, cases as clusters (t)"
-    if all(float(np.ptp(a)) == 0 for a in arrays) and float(
-        np.ptp([a[0] for a in arrays])
-    ) == 0:
+    if all(float(np.ptp(a)) == 0 for a in arrays) and float(np.ptp([a[0] for a in arrays])) == 0:
         # Every score the same: nothing to estimate a spread from, so the widest a mean of
         # scores in [0, 1] can have (a 0/1 score's, at this mean): the score interval.
         z = z_quantile((1 + confidence) / 2)
