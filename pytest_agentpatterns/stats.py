@@ -178,20 +178,17 @@ def accuracy_interval(
         _check_scores(a)
     binary = all(bool(np.all((a == 0) | (a == 1))) for a in arrays)
     clustered = len(arrays) >= 2 and any(a.size > 1 for a in arrays)
-    runs = sum(a.size for a in arrays)
     if binary:
         if not clustered:
             pooled = np.concatenate(arrays)
             return wilson_interval(float(pooled.sum()), pooled.size, confidence), "wilson"
-        if float(np.ptp([a.mean() for a in arrays])) <= 1e-15:
-            # Cases alike: no spread between them to scale by, so the plain score interval.
-            return _clustered_score(arrays, confidence), "wilson (cases alike)"
-        return _clustered_score(arrays, confidence), "score, cases as clusters (t)"
-    if all(float(np.ptp(a)) == 0 for a in arrays) and float(np.ptp([a[0] for a in arrays])) == 0:
+        return _clustered_score(arrays, confidence)
+    pooled = np.concatenate(arrays)
+    if float(np.ptp(pooled)) == 0:
         # Every score the same: nothing to estimate a spread from, so the widest a mean of
-        # scores in [0, 1] can have (a 0/1 score's, at this mean): the score interval.
-        z = z_quantile((1 + confidence) / 2)
-        return _score(float(arrays[0][0]), z * z / runs), "wilson (every score the same)"
+        # scores in [0, 1] can have (a 0/1 score's, at this mean).
+        estimate = float(pooled[0])
+        return _over_runs(estimate, pooled.size, confidence), "wilson (every score the same)"
     units = [a for a in arrays] if clustered else [np.array([x]) for a in arrays for x in a]
     return _bootstrap_t(units, confidence, seed), (
         "bootstrap-t over case means" if clustered or len(arrays) > 1 else "bootstrap-t over runs"
@@ -295,20 +292,27 @@ def _score(p: float, a: float) -> Interval:
     return Interval(low, high)
 
 
-def _clustered_score(arrays: Sequence[_Array], confidence: float) -> Interval:
-    """Binary scores over k cases with repetitions: the design-effect score interval."""
+def _clustered_score(arrays: Sequence[_Array], confidence: float) -> tuple[Interval, str]:
+    """Binary scores over k cases with repetitions: the design-effect score interval, or,
+    with cases alike (no spread between them to scale by), Wilson's over all runs; with
+    the name of the method used."""
     means = np.array([a.mean() for a in arrays])
     k = means.size
     runs = sum(a.size for a in arrays)
     estimate = float(means.mean())
     spread = float(means.var(ddof=1))
     if spread <= 1e-15:
-        z = z_quantile((1 + confidence) / 2)
-        return _score(estimate, z * z / runs)
+        return _over_runs(estimate, runs, confidence), "wilson (cases alike)"
     smoothed = (estimate * runs + 0.5) / (runs + 1)
     per_unit = spread / (k * smoothed * (1 - smoothed))
     t = t_quantile((1 + confidence) / 2, k - 1)
-    return _score(estimate, t * t * per_unit)
+    return _score(estimate, t * t * per_unit), "score, cases as clusters (t)"
+
+
+def _over_runs(estimate: float, runs: int, confidence: float) -> Interval:
+    """Wilson's score interval at ``estimate`` over ``runs`` runs."""
+    z = z_quantile((1 + confidence) / 2)
+    return _score(estimate, z * z / runs)
 
 
 def _bootstrap_t(
