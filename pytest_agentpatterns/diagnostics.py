@@ -130,6 +130,10 @@ def probe(pattern: Pattern, spec: PatternSpec) -> Probe | None:
     return Probe(pattern, spec) if pattern.builtin and pattern.name in PROBED else None
 
 
+ONCE = "the test body does not run agent.run exactly once"
+"""The note a body gets when diagnostics cannot judge outputs by re-running it."""
+
+
 class _Judge:
     """The test's own verdict on an output: cached per distinct output, the body run with
     ``agent.run`` returning it when it was never seen."""
@@ -195,9 +199,6 @@ def enrich(
         enriched = tuple(replace(rep, diagnostics=note) for rep in reps)
     result = replace(outcome.result, repetitions=enriched)
     return replace(outcome, result=result)
-
-
-ONCE = "the test body does not run agent.run exactly once"
 
 
 def _diagnose(rep: Repetition, record: _Record | None, judge: _Judge, probe: Probe) -> Repetition:

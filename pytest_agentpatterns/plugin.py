@@ -40,6 +40,8 @@ PLAN = pytest.StashKey[Any]()
 PLAN_SOURCE = pytest.StashKey[tuple[Path, tuple[ItemResult, ...]]]()
 PLANNED_REPEATS = pytest.StashKey[dict[str, int]]()
 GROUPS = pytest.StashKey[dict[str, Any]]()
+CASSETTE = pytest.StashKey[Path]()
+"""An agent item's cassette path, worked out (and checked) at collection."""
 MARKS = pytest.StashKey[dict[tuple[int, ...], tuple[list[pytest.Mark], options.MarkerSettings]]]()
 PROPERTY = "agentpatterns"
 PLANNED = "agentpatterns_planned_repeat"
@@ -250,14 +252,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from .item_cassette import cassette_problems
 
     settings = config.stash[SETTINGS]
-    errors = config.stash.get(MARKER_ERRORS, [])
-    errors = errors + cassette_problems(
-        {
-            item.nodeid: _cassette_of(item, settings)
-            for item in items
-            if "agent" in getattr(item, "fixturenames", ())
-        }
-    )
+    paths: dict[str, Path] = {}
+    for item in items:
+        if "agent" in getattr(item, "fixturenames", ()):
+            paths[item.nodeid] = item.stash[CASSETTE] = _cassette_of(item, settings)
+    errors = config.stash.get(MARKER_ERRORS, []) + cassette_problems(paths)
     if not errors and hasattr(config, "workerinput"):
         errors = _split_adaptive_tests(config, items)
     if errors:
@@ -536,7 +535,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         transport.install()
         config.stash[INSTALLED] = True
 
-    path = _cassette_of(pyfuncitem, settings)
+    path = pyfuncitem.stash[CASSETTE]
     probe = pyfuncitem.stash.get(PROBE, None)
     from .diagnostics import enrich
 
