@@ -204,6 +204,15 @@ FILE_MARK = re.compile(r"<!-- file: ([\w.-]+) -->\n```python\n(.*?)```", re.S)
 WALKTHROUGH_STABLE = False
 
 
+def page_files(page: Path) -> dict[str, str]:
+    """A page's ``<!-- file: NAME -->`` code blocks by file name; blocks of one name, in page
+    order, make one file (a guide builds its module step by step)."""
+    files: dict[str, str] = {}
+    for name, code in FILE_MARK.findall(page.read_text(encoding="utf-8")):
+        files[name] = files.get(name, "") + ("\n\n" if name in files else "") + code
+    return files
+
+
 def _threshold(directory: Path) -> None:
     (directory / "pytest.ini").write_text(
         "[pytest]\nagentpatterns_patterns = single, parallel(n=5)\n", encoding="utf-8"
@@ -252,12 +261,9 @@ def run_walkthrough(wanted: set[str]) -> dict[str, str]:
     """Run the guide's steps in order in one temporary directory; the blocks asked for."""
     from pytest_agentpatterns.sim import Simulator
 
-    files: dict[str, str] = {}
-    for name, code in FILE_MARK.findall(GUIDE.read_text(encoding="utf-8")):
-        if name != "test_first.py":  # later sections' own modules are not the walkthrough's
-            continue
-        files[name] = files.get(name, "") + ("\n\n" if name in files else "") + code
-    if "test_first.py" not in files:
+    # Later sections' own modules are not the walkthrough's.
+    files = {k: v for k, v in page_files(GUIDE).items() if k == "test_first.py"}
+    if not files:
         raise SystemExit(f"{GUIDE.name}: no code block marked <!-- file: test_first.py -->")
     outputs: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="agentpatterns-guide-") as tmp:
@@ -325,8 +331,7 @@ def run_recipe(recipe: Recipe) -> str:
         env.pop("PYTEST_ADDOPTS", None)
         cwd = ROOT
         if recipe.files:
-            page = DOCS / recipe.files
-            for name, code in FILE_MARK.findall(page.read_text(encoding="utf-8")):
+            for name, code in page_files(DOCS / recipe.files).items():
                 (Path(tmp) / name).write_text(code, encoding="utf-8")
             cwd = Path(tmp)
         for setup in recipe.setup:
