@@ -295,7 +295,7 @@ def run_walkthrough(wanted: set[str]) -> dict[str, str]:
                     run_env = {**env, "CI": "true"} if recipe.ci else env
                     out = _pytest(recipe.args, tmp, run_env, cwd=directory)
                 if name in wanted:
-                    outputs[name] = _block(recipe, out, timed=True)
+                    outputs[name] = _rendered(recipe, out, timed=True)
         finally:
             sim.stop()
     return outputs
@@ -315,7 +315,7 @@ def _mask_time(line: str) -> str:
     return ruled + "=" if len(ruled) + 1 <= width else ruled
 
 
-def _block(recipe: Recipe, out: str, *, timed: bool = False) -> str:
+def _rendered(recipe: Recipe, out: str, *, timed: bool = False) -> str:
     """The block's text: the shown command, then the cut output (run times masked unless
     ``timed``: a replay's time is what the walkthrough shows)."""
     lines = [line.rstrip() for line in out.splitlines()]
@@ -340,7 +340,7 @@ def run_recipe(recipe: Recipe) -> str:
         if recipe.markdown:
             text = Path(tmp, "summary.md").read_text(encoding="utf-8")
             return "\n".join(recipe.cut(text.splitlines())).strip("\n") + "\n"
-    return _block(recipe, out)
+    return _rendered(recipe, out)
 
 
 def _pytest(
